@@ -1,0 +1,70 @@
+#include "cli/app_config.h"
+
+#include <filesystem>
+
+#include <yaml-cpp/yaml.h>
+
+namespace gridtrust::app {
+namespace fs = std::filesystem;
+
+std::string default_config_yaml(const std::string& module_path) {
+  return "# gridtrust configuration, written by `gridtrust init`.\n"
+         "# Relative paths are relative to this file's directory (the data directory).\n"
+         "hsm:\n"
+         "  module: " + module_path + "\n"
+         "  token_uri: \"pkcs11:token=gridtrust\"   # RFC 7512\n"
+         "  pin_file: secrets/user.pin            # mode 0600; never on a command line\n"
+         "  pin_env: GRIDTRUST_PIN                # takes precedence over pin_file when set\n"
+         "  softhsm2_conf: softhsm2.conf          # the embedded SoftHSM2 token lives under tokens/\n"
+         "store:\n"
+         "  path: gridtrust.db\n"
+         "pki:\n"
+         "  profiles: profiles.yaml\n"
+         "  crl_base_url: http://127.0.0.1:8081/crl/   # CRL of CA <profile> at <base><profile>.crl\n"
+         "  ocsp_url: http://127.0.0.1:8081/ocsp\n"
+         "  crl_validity_hours: 168\n";
+}
+
+Result<AppConfig> load_app_config(const std::string& data_dir) {
+  std::error_code ec;
+  fs::path dir = fs::absolute(data_dir, ec);
+  fs::path file = dir / "gridtrust.yaml";
+  if (!fs::exists(file, ec))
+    return reject("config.missing", file.string() + " not found (run gridtrust init --data-dir " + data_dir + ")");
+  auto resolve = [&](const std::string& p) { return p.empty() ? p : (fs::path(p).is_absolute() ? p : (dir / p).string()); };
+  try {
+    YAML::Node y = YAML::LoadFile(file.string());
+    auto need = [&](const YAML::Node& parent, const char* key, const std::string& field) {
+      auto n = parent[key];
+      if (!n || !n.IsScalar())
+        throw YAML::Exception(parent.Mark(), field + ": required value is missing");
+      return n.as<std::string>();
+    };
+    AppConfig c;
+    c.data_dir = dir.string();
+    auto hsm = y["hsm"];
+    if (!hsm || !hsm.IsMap()) return reject("config.invalid", file.string() + ": hsm: required section is missing");
+    c.module_path = need(hsm, "module", "hsm.module");
+    c.token_uri = need(hsm, "token_uri", "hsm.token_uri");
+    if (hsm["pin_file"]) c.pin.file = resolve(hsm["pin_file"].as<std::string>());
+    if (hsm["pin_env"]) c.pin.env_var = hsm["pin_env"].as<std::string>();
+    if (hsm["softhsm2_conf"]) c.softhsm2_conf = resolve(hsm["softhsm2_conf"].as<std::string>());
+    auto store = y["store"];
+    c.store_path = resolve(store ? need(store, "path", "store.path") : "gridtrust.db");
+    auto pki = y["pki"];
+    if (!pki || !pki.IsMap()) return reject("config.invalid", file.string() + ": pki: required section is missing");
+    c.profiles_path = resolve(need(pki, "profiles", "pki.profiles"));
+    if (pki["crl_base_url"]) c.endpoints.crl_base_url = pki["crl_base_url"].as<std::string>();
+    if (pki["ocsp_url"]) c.endpoints.ocsp_url = pki["ocsp_url"].as<std::string>();
+    if (pki["crl_validity_hours"]) {
+      c.crl_validity_hours = pki["crl_validity_hours"].as<int>();
+      if (c.crl_validity_hours <= 0)
+        return reject("config.invalid", file.string() + ": pki.crl_validity_hours: must be positive");
+    }
+    return c;
+  } catch (const YAML::Exception& e) {
+    return reject("config.invalid", file.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+}  // namespace gridtrust::app

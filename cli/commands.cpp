@@ -1,0 +1,326 @@
+#include "cli/commands.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <boost/json.hpp>
+
+#include "cli/args.h"
+#include "cli/pki_context.h"
+#include "core/time.h"
+#include "pki/certificate_builder.h"
+#include "pki/csr.h"
+#include "pki/revocation_reason.h"
+
+namespace gridtrust::cli {
+namespace {
+
+namespace json = boost::json;
+
+Result<Bytes> read_file(const std::string& path, std::size_t limit) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return reject("usage.unreadable_file", "cannot read " + path);
+  Bytes out;
+  char buf[8192];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    out.insert(out.end(), buf, buf + in.gcount());
+    // Read one byte past the limit so the caller can tell "too large" from "at limit".
+    if (out.size() > limit) break;
+  }
+  return out;
+}
+
+// Writes to FILE atomically (temp file + rename) or to stdout.
+Status write_output(const std::optional<std::string>& path, const std::string& text) {
+  if (!path) {
+    std::cout << text;
+    std::cout.flush();
+    return Ok{};
+  }
+  std::string tmp = *path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return reject("usage.unwritable_file", "cannot write " + tmp);
+    out << text;
+    out.flush();
+    if (!out) return reject("usage.unwritable_file", "cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path->c_str()) != 0) return reject("usage.unwritable_file", "cannot write " + *path);
+  return Ok{};
+}
+
+json::object record_json(const store::CertificateRecord& r) {
+  json::object o;
+  o["serial"] = r.serial;
+  o["issuer"] = r.issuer;
+  o["profile"] = r.profile;
+  o["subject"] = r.subject;
+  o["not_before"] = to_rfc3339(from_unix(r.not_before));
+  o["not_after"] = to_rfc3339(from_unix(r.not_after));
+  o["status"] = r.status;
+  if (r.revoked_at) o["revoked_at"] = to_rfc3339(from_unix(*r.revoked_at));
+  if (r.reason) o["reason"] = pki::revocation_reason_name(static_cast<int>(*r.reason));
+  if (r.key_label) o["hsm_key_label"] = *r.key_label;
+  return o;
+}
+
+std::string record_line(const store::CertificateRecord& r) {
+  std::string line = r.serial + "  " + r.profile + "  " + r.status + "  " + to_rfc3339(from_unix(r.not_after)) +
+                     "  " + r.subject;
+  return line;
+}
+
+std::string actor() {
+  const char* user = std::getenv("USER");
+  return std::string("cli:") + (user ? user : "unknown");
+}
+
+Result<std::string> data_dir(const Args& a) {
+  std::string d = data_dir_or_default(a.value("data-dir").value_or(""));
+  if (d.empty()) return reject("usage.missing_option", "--data-dir is required (or set GRIDTRUST_DATA_DIR)");
+  return d;
+}
+
+Status cmd_issue(const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "csr", "subject", "out", "validity-days"},
+                                   {"generate-key", "json"}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY_ASSIGN(std::string profile, a.required("profile"));
+  pki::IssueOptions opt;
+  opt.actor = actor();
+  if (auto v = a.value("validity-days")) {
+    try {
+      std::size_t used = 0;
+      opt.validity_days = std::stoi(*v, &used);
+      if (used != v->size()) throw std::invalid_argument(*v);
+    } catch (const std::exception&) {
+      return reject("usage.bad_value", "--validity-days must be a whole number of days");
+    }
+  }
+  bool generate = a.flag("generate-key");
+  if (generate == a.value("csr").has_value())
+    return reject("usage.bad_combination", "give either --csr FILE or --subject S --generate-key");
+  if (generate && !a.value("subject")) return reject("usage.missing_option", "--generate-key needs --subject");
+  Bytes csr;
+  if (!generate) {
+    GT_TRY_ASSIGN(csr, read_file(*a.value("csr"), pki::kMaxCsrBytes));
+  }
+  GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
+  GT_TRY_ASSIGN(pki::Issued issued, generate ? ctx->ca->issue_with_hsm_key(profile, *a.value("subject"), opt)
+                                             : ctx->ca->issue_from_csr(profile, csr, opt));
+  if (a.flag("json")) {
+    json::object o = record_json(issued.record);
+    o["chain_pem"] = issued.chain_pem();
+    return write_output(a.value("out"), json::serialize(o) + "\n");
+  }
+  return write_output(a.value("out"), issued.chain_pem());
+}
+
+// Issues one certificate per CSR listed in FILE (one path a line). Each certificate is
+// printed only after it is durably stored, so an interrupted run never printed a
+// certificate the store does not have.
+Status cmd_issue_bulk(const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "csr-list"}, {}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY_ASSIGN(std::string profile, a.required("profile"));
+  GT_TRY_ASSIGN(std::string list, a.required("csr-list"));
+  std::ifstream in(list);
+  if (!in) return reject("usage.unreadable_file", "cannot read " + list);
+  GT_TRY_ASSIGN(auto ctx, app::open_pki(dir, 32));
+  pki::IssueOptions opt;
+  opt.actor = actor();
+  std::string path;
+  while (std::getline(in, path)) {
+    if (path.empty()) continue;
+    GT_TRY_ASSIGN(Bytes csr, read_file(path, pki::kMaxCsrBytes));
+    GT_TRY_ASSIGN(pki::Issued issued, ctx->ca->issue_from_csr(profile, csr, opt));
+    auto cert = pki::certificate_from_der(issued.record.der);
+    std::cout << pki::certificate_pem(cert->get());
+    std::cout.flush();
+  }
+  return Ok{};
+}
+
+Status cmd_list(const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "status", "expiring-before"}, {"json"}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  store::CertificateFilter f;
+  f.profile = a.value("profile");
+  f.status = a.value("status");
+  if (f.status && *f.status != "valid" && *f.status != "revoked")
+    return reject("usage.bad_value", "--status must be valid or revoked");
+  if (auto v = a.value("expiring-before")) {
+    try {
+      std::size_t used = 0;
+      f.expiring_before = std::stoll(*v, &used);
+      if (used != v->size()) throw std::invalid_argument(*v);
+    } catch (const std::exception&) {
+      return reject("usage.bad_value", "--expiring-before takes a Unix time in seconds");
+    }
+  }
+  GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
+  GT_TRY_ASSIGN(auto rows, ctx->store->list(f));
+  if (a.flag("json")) {
+    json::array arr;
+    for (auto& r : rows) arr.push_back(record_json(r));
+    std::cout << json::serialize(arr) << "\n";
+  } else {
+    for (auto& r : rows) std::cout << record_line(r) << "\n";
+  }
+  return Ok{};
+}
+
+Status cmd_show(const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir"}, {"json", "pem"}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  if (a.positional.size() != 1) return reject("usage.missing_argument", "show takes one SERIAL");
+  std::string serial = a.positional[0];
+  for (auto& c : serial) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
+  GT_TRY_ASSIGN(auto rows, ctx->store->find_by_serial(serial));
+  if (rows.empty()) return reject("notfound.certificate", "no certificate with serial " + a.positional[0]);
+  for (auto& r : rows) {
+    auto cert = pki::certificate_from_der(r.der);
+    if (a.flag("json")) {
+      json::object o = record_json(r);
+      if (cert.ok()) o["pem"] = pki::certificate_pem(cert->get());
+      std::cout << json::serialize(o) << "\n";
+    } else if (a.flag("pem")) {
+      if (cert.ok()) std::cout << pki::certificate_pem(cert->get());
+    } else {
+      std::cout << "serial:     " << r.serial << "\nissuer:     " << r.issuer << "\nprofile:    " << r.profile
+                << "\nsubject:    " << r.subject << "\nnot before: " << to_rfc3339(from_unix(r.not_before))
+                << "\nnot after:  " << to_rfc3339(from_unix(r.not_after)) << "\nstatus:     " << r.status << "\n";
+      if (r.revoked_at)
+        std::cout << "revoked:    " << to_rfc3339(from_unix(*r.revoked_at)) << " ("
+                  << pki::revocation_reason_name(static_cast<int>(r.reason.value_or(0))) << ")\n";
+      if (r.key_label) std::cout << "HSM key:    " << *r.key_label << "\n";
+    }
+  }
+  return Ok{};
+}
+
+Status cmd_revoke(const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "reason"}, {"json"}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  if (a.positional.size() != 1) return reject("usage.missing_argument", "revoke takes one SERIAL");
+  std::string reason = a.value("reason").value_or("unspecified");
+  GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
+  GT_TRY_ASSIGN(auto rec, ctx->ca->revoke(a.positional[0], reason, actor()));
+  if (a.flag("json")) std::cout << json::serialize(record_json(rec)) << "\n";
+  else std::cout << "revoked " << rec.serial << " (" << reason << ")\n";
+  return Ok{};
+}
+
+Status cmd_crl(const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "issuer", "out"}, {}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY_ASSIGN(std::string issuer, a.required("issuer"));
+  GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
+  GT_TRY_ASSIGN(std::string pem, ctx->ca->crl_pem(issuer, actor()));
+  return write_output(a.value("out"), pem);
+}
+
+Status cmd_chain(const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "out"}, {}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY_ASSIGN(std::string profile, a.required("profile"));
+  GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
+  GT_TRY_ASSIGN(auto chain, ctx->ca->chain(profile));
+  std::string out;
+  for (auto& der : chain) {
+    GT_TRY_ASSIGN(auto cert, pki::certificate_from_der(der));
+    out += pki::certificate_pem(cert.get());
+  }
+  return write_output(a.value("out"), out);
+}
+
+Status cmd_audit(const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir"}, {"json"}));
+  if (a.positional.size() != 1 || a.positional[0] != "verify")
+    return reject("usage.unknown_command", "audit takes the subcommand 'verify'");
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY_ASSIGN(auto config, app::load_app_config(dir));
+  // Verifying the chain needs only the store, not the token.
+  GT_TRY_ASSIGN(auto st, store::SqliteStore::open(config.store_path));
+  GT_TRY_ASSIGN(auto report, st->verify_audit());
+  if (a.flag("json")) {
+    json::object o;
+    o["ok"] = report.ok;
+    o["entries"] = report.entries;
+    if (report.first_bad_id) o["first_bad_id"] = *report.first_bad_id;
+    if (!report.ok) o["problem"] = report.problem;
+    else o["head"] = report.head_hash;
+    std::cout << json::serialize(o) << "\n";
+  }
+  if (!report.ok)
+    return reject("audit.chain_broken", "audit entry " + std::to_string(*report.first_bad_id) + ": " + report.problem);
+  if (!a.flag("json")) std::cout << "audit chain ok: " << report.entries << " entries, head " << report.head_hash << "\n";
+  return Ok{};
+}
+
+Status cmd_keys(const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir"}, {"json"}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
+  GT_TRY_ASSIGN(auto keys, ctx->token->list_private_keys());
+  json::array arr;
+  for (auto& k : keys) {
+    if (a.flag("json")) {
+      json::object o;
+      o["label"] = k.label;
+      o["id"] = to_hex(k.id);
+      o["sensitive"] = k.sensitive;
+      o["extractable"] = k.extractable;
+      o["always_sensitive"] = k.always_sensitive;
+      o["never_extractable"] = k.never_extractable;
+      arr.push_back(o);
+    } else {
+      std::cout << k.label << "  sensitive=" << k.sensitive << " extractable=" << k.extractable << "\n";
+    }
+  }
+  if (a.flag("json")) std::cout << json::serialize(arr) << "\n";
+  return Ok{};
+}
+
+}  // namespace
+
+std::string data_dir_or_default(const std::string& from_args) {
+  if (!from_args.empty()) return from_args;
+  const char* env = std::getenv("GRIDTRUST_DATA_DIR");
+  return env ? env : "";
+}
+
+std::string usage_text() {
+  return "usage: gridtrust COMMAND [options]   (every command takes --data-dir DIR, default $GRIDTRUST_DATA_DIR)\n"
+         "  init --data-dir DIR [--profiles FILE]      create token, CA hierarchy, store and gridtrust.yaml in empty DIR\n"
+         "  issue --profile NAME --csr FILE [--out FILE] [--validity-days N] [--json]\n"
+         "  issue --profile NAME --subject \"CN=...,O=...\" --generate-key   (HSM-held key)\n"
+         "  issue-bulk --profile NAME --csr-list FILE  one CSR path a line; prints each certificate once stored\n"
+         "  list [--profile P] [--status valid|revoked] [--expiring-before UNIX] [--json]\n"
+         "  show SERIAL [--json|--pem]\n"
+         "  revoke SERIAL --reason REASON              RFC 5280 reason name, e.g. keyCompromise\n"
+         "  crl --issuer PROFILE [--out FILE]\n"
+         "  chain --profile NAME [--out FILE]          issuing chain including the root\n"
+         "  keys [--json]                              private keys in the token and their flags\n"
+         "  audit verify [--json]\n"
+         "Errors: one line 'error: <code>: <message>' on stderr; codes in docs/error-codes.md.\n";
+}
+
+Status run_command(const std::string& command, const std::vector<std::string>& words) {
+  if (command == "init") return cmd_init(words);
+  if (command == "issue") return cmd_issue(words);
+  if (command == "issue-bulk") return cmd_issue_bulk(words);
+  if (command == "list") return cmd_list(words);
+  if (command == "show") return cmd_show(words);
+  if (command == "revoke") return cmd_revoke(words);
+  if (command == "crl") return cmd_crl(words);
+  if (command == "chain") return cmd_chain(words);
+  if (command == "keys") return cmd_keys(words);
+  if (command == "audit") return cmd_audit(words);
+  return reject("usage.unknown_command", "unknown command '" + command + "' (see gridtrust --help)");
+}
+
+}  // namespace gridtrust::cli

@@ -1,0 +1,1 @@
+#include "hsm/hsm_signer.h"

@@ -1,0 +1,385 @@
+#include "pki/certificate_authority.h"
+
+#include <boost/json.hpp>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "core/openssl_error.h"
+#include "core/random.h"
+#include "hsm/evp_bridge.h"
+#include "hsm/hsm_signer.h"
+#include "pki/csr.h"
+#include "pki/revocation_reason.h"
+#include "pki/subject.h"
+
+namespace gridtrust::pki {
+namespace {
+
+std::string details(std::initializer_list<std::pair<const char*, boost::json::value>> kv) {
+  boost::json::object o;
+  for (auto& [k, v] : kv) o[k] = v;
+  return boost::json::serialize(o);
+}
+
+Result<EvpPkeyPtr> public_key_from_der(const Bytes& der) {
+  const unsigned char* p = der.data();
+  EvpPkeyPtr key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+  if (!key) return reject("hsm.bad_public_key", "cannot decode public key: " + openssl_errors());
+  return key;
+}
+
+constexpr std::int64_t kBackdateSeconds = 300;  // tolerate modest clock skew at relying parties
+
+}  // namespace
+
+std::string serial_hex(const Bytes& serial) { return to_hex(serial, true); }
+
+std::string Issued::chain_pem() const {
+  std::string out;
+  for (auto& der : chain_der) {
+    auto cert = certificate_from_der(der);
+    if (cert.ok()) out += certificate_pem(cert->get());
+  }
+  return out;
+}
+
+CertificateAuthority::CertificateAuthority(ProfileSet profiles, std::shared_ptr<hsm::Token> token,
+                                           std::shared_ptr<store::Store> store, PkiConfig config)
+    : profiles_(std::move(profiles)), token_(std::move(token)), store_(std::move(store)), config_(std::move(config)) {}
+
+Result<Bytes> CertificateAuthority::next_serial(const std::string& issuer) {
+  std::lock_guard g(serials_mu_);
+  auto& pool = reserved_[issuer];
+  for (int attempt = 0; pool.empty() && attempt < 3; ++attempt) {
+    std::vector<Bytes> fresh;
+    std::vector<std::string> hex;
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, config_.serial_block); ++i) {
+      // RFC 5280 4.1.2.2: positive, at most 20 octets. 126 random bits from the CSPRNG;
+      // the top bits are fixed so the DER length is constant and the value positive.
+      Bytes s = random_bytes(16);
+      s[0] = static_cast<std::uint8_t>((s[0] & 0x3f) | 0x40);
+      hex.push_back(serial_hex(s));
+      fresh.push_back(std::move(s));
+    }
+    auto st = store_->reserve_serials(issuer, hex);
+    if (st.ok()) {
+      pool = std::move(fresh);
+    } else if (st.error().code != "conflict.serial_collision") {
+      return st.error();
+    }
+  }
+  if (pool.empty()) return reject("internal.serial_exhausted", "could not reserve a unique serial");
+  Bytes s = std::move(pool.back());
+  pool.pop_back();
+  return s;
+}
+
+Result<CertificateAuthority::IssuerState*> CertificateAuthority::issuer_state(const std::string& profile) {
+  std::lock_guard g(issuers_mu_);
+  if (auto it = issuers_.find(profile); it != issuers_.end()) return it->second.get();
+  GT_TRY_ASSIGN(auto rec, store_->issuer(profile));
+  if (!rec) return reject("issuer.missing", "CA '" + profile + "' has not been created (run gridtrust init)");
+  auto state = std::make_unique<IssuerState>();
+  state->record = *rec;
+  GT_TRY_ASSIGN(state->cert, certificate_from_der(rec->cert_der));
+  GT_TRY_ASSIGN(hsm::KeyRef key, token_->find_key_by_id(rec->key_id));
+  auto signer = std::make_shared<hsm::HsmSigner>(token_, key);
+  GT_TRY_ASSIGN(state->key, hsm::make_evp_pkey(signer));
+  auto* raw = state.get();
+  issuers_[profile] = std::move(state);
+  return raw;
+}
+
+Status CertificateAuthority::check_issuer_usable(const std::string& profile, TimePoint now) {
+  std::string cur = profile;
+  for (int depth = 0; depth < 10; ++depth) {
+    GT_TRY_ASSIGN(auto rec, store_->issuer(cur));
+    if (!rec) return reject("issuer.missing", "CA '" + cur + "' has not been created");
+    if (to_unix(now) > rec->not_after)
+      return reject("issuer.expired", "CA '" + cur + "' expired at " + to_rfc3339(from_unix(rec->not_after)));
+    if (to_unix(now) < rec->not_before) return reject("issuer.not_yet_valid", "CA '" + cur + "' is not valid yet");
+    GT_TRY_ASSIGN(auto rows, store_->find_by_serial(rec->serial));
+    for (auto& r : rows)
+      if (r.issuer == rec->parent && r.status == "revoked")
+        return reject("issuer.revoked", "CA '" + cur + "' has been revoked");
+    if (rec->parent == cur) return Ok{};
+    cur = rec->parent;
+  }
+  return reject("issuer.missing", "issuer chain of '" + profile + "' does not reach a root");
+}
+
+Result<std::pair<TimePoint, TimePoint>> CertificateAuthority::validity(const Profile& p, const IssuerState& issuer,
+                                                                       const IssueOptions& opt, TimePoint now) {
+  int days = p.validity_days;
+  if (opt.validity_days) {
+    if (*opt.validity_days <= 0) return reject("validity.invalid", "validity must be a positive number of days");
+    if (*opt.validity_days > p.validity_days)
+      return reject("validity.exceeds_profile", "profile " + p.name + " allows at most " +
+                                                    std::to_string(p.validity_days) + " days");
+    days = *opt.validity_days;
+  }
+  auto nb = std::max(now - std::chrono::seconds(kBackdateSeconds), from_unix(issuer.record.not_before));
+  auto na = nb + std::chrono::days(days);
+  if (na > from_unix(issuer.record.not_after)) {
+    // An explicit request past the issuer's life is refused; the default is capped.
+    if (opt.validity_days)
+      return reject("validity.beyond_issuer", "requested validity ends after the issuer's (" +
+                                                  to_rfc3339(from_unix(issuer.record.not_after)) + ")");
+    na = from_unix(issuer.record.not_after);
+  }
+  return std::make_pair(nb, na);
+}
+
+Result<const Profile*> CertificateAuthority::leaf_profile(const std::string& name) {
+  const Profile* p = profiles_.find(name);
+  if (!p) return reject("profile.unknown", "no profile named '" + name + "'");
+  if (p->is_ca()) return reject("profile.not_leaf", "profile '" + name + "' is a CA; CAs are created by init");
+  return p;
+}
+
+Result<PendingIssuance> CertificateAuthority::issue_from_csr_async(const std::string& profile_name, const Bytes& csr,
+                                                                   const IssueOptions& opt) {
+  GT_TRY_ASSIGN(const Profile* profile, leaf_profile(profile_name));
+  GT_TRY_ASSIGN(X509ReqPtr req, parse_csr(csr));
+  GT_TRY(verify_csr_signature(req.get()));
+  EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
+  GT_TRY(check_key_allowed(key, *profile));
+  return issue(*profile, X509_REQ_get_subject_name(req.get()), key, std::nullopt, opt);
+}
+
+Result<Issued> CertificateAuthority::issue_from_csr(const std::string& profile, const Bytes& csr,
+                                                    const IssueOptions& opt) {
+  GT_TRY_ASSIGN(PendingIssuance pending, issue_from_csr_async(profile, csr, opt));
+  GT_TRY(pending.durable.get());
+  return std::move(pending.issued);
+}
+
+Result<Issued> CertificateAuthority::issue_with_hsm_key(const std::string& profile_name, const std::string& subject,
+                                                        const IssueOptions& opt) {
+  GT_TRY_ASSIGN(const Profile* profile, leaf_profile(profile_name));
+  if (!profile->hsm_key)
+    return reject("profile.no_hsm_key", "profile '" + profile_name + "' keys are held by their subject; send a CSR");
+  GT_TRY_ASSIGN(X509NamePtr name, parse_subject(subject));
+  // Check everything that can fail before a key is created in the token.
+  GT_TRY(check_subject(name.get(), *profile));
+  GT_TRY(check_issuer_usable(profile->issuer, config_.now()));
+  std::string label = profile_name + "-" + to_hex(random_bytes(6));
+  GT_TRY_ASSIGN(hsm::KeyRef key, token_->generate_key_pair(profile->keys.front(), label));
+  GT_TRY_ASSIGN(EvpPkeyPtr pub, public_key_from_der(key.public_key_der));
+  auto pending = issue(*profile, name.get(), pub.get(), key, opt);
+  if (!pending.ok()) {
+    token_->destroy_key(key);  // no certificate: the key has no use
+    return pending.error();
+  }
+  GT_TRY(pending->durable.get());
+  return std::move(pending->issued);
+}
+
+Result<PendingIssuance> CertificateAuthority::issue(const Profile& profile, X509_NAME* subject, EVP_PKEY* key,
+                                                    std::optional<hsm::KeyRef> hsm_key, const IssueOptions& opt) {
+  GT_TRY(check_subject(subject, profile));
+  TimePoint now = config_.now();
+  GT_TRY(check_issuer_usable(profile.issuer, now));
+  GT_TRY_ASSIGN(IssuerState * issuer, issuer_state(profile.issuer));
+  GT_TRY_ASSIGN(auto period, validity(profile, *issuer, opt, now));
+  GT_TRY_ASSIGN(Bytes serial, next_serial(profile.issuer));
+
+  CertificateSpec spec{&profile, serial, subject, key, period.first, period.second,
+                       issuer->cert.get(), profile.issuer};
+  GT_TRY_ASSIGN(X509Ptr cert, build_certificate(spec, issuer->key.get(), config_.endpoints));
+
+  Issued out;
+  auto& rec = out.record;
+  rec.issuer = profile.issuer;
+  rec.serial = serial_hex(serial);
+  rec.profile = profile.name;
+  rec.subject = subject_text(subject);
+  rec.not_before = to_unix(period.first);
+  rec.not_after = to_unix(period.second);
+  rec.issued_at = to_unix(now);
+  rec.der = certificate_der(cert.get());
+  if (hsm_key) {
+    rec.key_label = hsm_key->label;
+    rec.key_id = hsm_key->id;
+  }
+  out.chain_der.push_back(rec.der);
+  GT_TRY_ASSIGN(auto chain, issuer_chain(profile.issuer, false));
+  for (auto& c : chain) out.chain_der.push_back(std::move(c));
+
+  store::AuditEvent ev{opt.actor, "issue", rec.issuer + "/" + rec.serial,
+                       details({{"profile", rec.profile.c_str()},
+                                {"subject", rec.subject.c_str()},
+                                {"not_after", rec.not_after},
+                                {"hsm_key", hsm_key ? hsm_key->label.c_str() : ""}})};
+  auto durable = store_->record_issuance_async(rec, std::move(ev));
+  return PendingIssuance{std::move(out), std::move(durable)};
+}
+
+Status CertificateAuthority::create_hierarchy(const std::string& actor) {
+  for (const Profile* p : profiles_.cas_in_order()) {
+    GT_TRY_ASSIGN(auto existing, store_->issuer(p->name));
+    if (existing) continue;
+    GT_TRY_ASSIGN(X509NamePtr name, parse_subject(p->default_subject));
+    GT_TRY(check_subject(name.get(), *p));
+    TimePoint now = config_.now();
+    IssuerState* parent = nullptr;
+    if (p->kind != ProfileKind::Root) {
+      GT_TRY(check_issuer_usable(p->issuer, now));
+      GT_TRY_ASSIGN(parent, issuer_state(p->issuer));
+    }
+    GT_TRY_ASSIGN(hsm::KeyRef key, token_->generate_key_pair(p->keys.front(), "ca-" + p->name));
+    GT_TRY_ASSIGN(EvpPkeyPtr pub, public_key_from_der(key.public_key_der));
+    TimePoint nb = now - std::chrono::seconds(kBackdateSeconds);
+    TimePoint na = nb + std::chrono::days(p->validity_days);
+    if (parent) {
+      nb = std::max(nb, from_unix(parent->record.not_before));
+      na = std::min(na, from_unix(parent->record.not_after));
+    }
+    GT_TRY_ASSIGN(Bytes serial, next_serial(p->issuer));
+    EvpPkeyPtr self_key;
+    EVP_PKEY* signing_key = parent ? parent->key.get() : nullptr;
+    if (!parent) {
+      GT_TRY_ASSIGN(self_key, hsm::make_evp_pkey(std::make_shared<hsm::HsmSigner>(token_, key)));
+      signing_key = self_key.get();
+    }
+    CertificateSpec spec{p, serial, name.get(), pub.get(), nb, na, parent ? parent->cert.get() : nullptr, p->issuer};
+    GT_TRY_ASSIGN(X509Ptr cert, build_certificate(spec, signing_key, config_.endpoints));
+
+    store::CertificateRecord rec;
+    rec.issuer = p->issuer;
+    rec.serial = serial_hex(serial);
+    rec.profile = p->name;
+    rec.subject = subject_text(name.get());
+    rec.not_before = to_unix(nb);
+    rec.not_after = to_unix(na);
+    rec.issued_at = to_unix(now);
+    rec.der = certificate_der(cert.get());
+    rec.key_label = key.label;
+    rec.key_id = key.id;
+    store::IssuerRecord iss{p->name, p->issuer, rec.serial, rec.subject, key.label, key.id, rec.der,
+                            rec.not_before, rec.not_after};
+    store::AuditEvent ev{actor, "create-ca", p->name,
+                         details({{"serial", rec.serial.c_str()}, {"subject", rec.subject.c_str()},
+                                  {"key_label", key.label.c_str()}, {"not_after", rec.not_after}})};
+    GT_TRY(store_->record_issuer(iss, rec, ev));
+  }
+  return Ok{};
+}
+
+Result<std::vector<Bytes>> CertificateAuthority::issuer_chain(const std::string& issuer_profile, bool include_root) {
+  std::vector<Bytes> out;
+  std::string cur = issuer_profile;
+  for (int depth = 0; depth < 10; ++depth) {
+    GT_TRY_ASSIGN(IssuerState * st, issuer_state(cur));
+    bool root = st->record.parent == cur;
+    if (!root || include_root) out.push_back(st->record.cert_der);
+    if (root) return out;
+    cur = st->record.parent;
+  }
+  return reject("issuer.missing", "issuer chain does not reach a root");
+}
+
+Result<std::vector<Bytes>> CertificateAuthority::chain(const std::string& profile) {
+  const Profile* p = profiles_.find(profile);
+  if (!p) return reject("profile.unknown", "no profile named '" + profile + "'");
+  return issuer_chain(p->is_ca() ? p->name : p->issuer, true);
+}
+
+Result<store::CertificateRecord> CertificateAuthority::revoke(const std::string& serial_text,
+                                                              const std::string& reason_name,
+                                                              const std::string& actor) {
+  std::string serial = serial_text;
+  if (serial.rfind("0x", 0) == 0 || serial.rfind("0X", 0) == 0) serial = serial.substr(2);
+  for (auto& c : serial) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (serial.empty() || serial.size() > 40 || !from_hex(serial.size() % 2 ? "0" + serial : serial))
+    return reject("usage.bad_serial", "serial must be hexadecimal: '" + serial_text + "'");
+  auto reason = revocation_reason_from_name(reason_name);
+  if (!reason) return reject("revocation.bad_reason", "unknown RFC 5280 reason '" + reason_name + "'");
+  GT_TRY_ASSIGN(auto rows, store_->find_by_serial(serial));
+  if (rows.empty()) return reject("notfound.certificate", "no certificate with serial " + serial);
+  if (rows.size() > 1) return reject("usage.ambiguous_serial", "serial " + serial + " exists under several issuers");
+  const auto& target = rows.front();
+  auto now = to_unix(config_.now());
+  GT_TRY_ASSIGN(auto revoked,
+                store_->revoke(target.issuer, target.serial, *reason, now,
+                               store::AuditEvent{actor, "revoke", target.issuer + "/" + target.serial,
+                                                 details({{"reason", reason_name.c_str()},
+                                                          {"profile", target.profile.c_str()}})}));
+  // A compromised CA key takes everything below it down (DESIGN: revokes downwards).
+  const Profile* tp = profiles_.find(target.profile);
+  if (tp && tp->is_ca() && (*reason == 1 || *reason == 2)) {
+    std::vector<std::string> cas = {target.profile};
+    while (!cas.empty()) {
+      std::string ca = cas.back();
+      cas.pop_back();
+      store::CertificateFilter f;
+      f.status = "valid";
+      GT_TRY_ASSIGN(auto all, store_->list(f));
+      for (auto& c : all) {
+        if (c.issuer != ca || (c.issuer == c.profile)) continue;
+        auto r = store_->revoke(c.issuer, c.serial, 2, now,
+                                store::AuditEvent{actor, "revoke", c.issuer + "/" + c.serial,
+                                                  details({{"reason", "cACompromise"},
+                                                           {"cascade_from", target.profile.c_str()}})});
+        if (!r.ok() && r.error().code != "conflict.already_revoked") return r.error();
+        if (const Profile* cp = profiles_.find(c.profile); cp && cp->is_ca()) cas.push_back(c.profile);
+      }
+    }
+  }
+  return revoked;
+}
+
+Result<std::string> CertificateAuthority::crl_pem(const std::string& issuer_profile, const std::string& actor) {
+  const Profile* p = profiles_.find(issuer_profile);
+  if (!p) return reject("profile.unknown", "no profile named '" + issuer_profile + "'");
+  if (!p->is_ca()) return reject("profile.not_ca", "profile '" + issuer_profile + "' does not issue CRLs");
+  GT_TRY_ASSIGN(IssuerState * issuer, issuer_state(issuer_profile));
+  GT_TRY_ASSIGN(auto revoked, store_->revoked_by(issuer_profile));
+  GT_TRY_ASSIGN(std::int64_t number,
+                store_->next_crl_number(issuer_profile, store::AuditEvent{actor, "crl", issuer_profile,
+                                                                          details({{"revoked", revoked.size()}})}));
+  TimePoint now = config_.now();
+  X509CrlPtr crl(X509_CRL_new());
+  Asn1TimePtr last(ASN1_TIME_set(nullptr, static_cast<time_t>(to_unix(now))));
+  Asn1TimePtr next(ASN1_TIME_set(nullptr, static_cast<time_t>(to_unix(now + std::chrono::hours(config_.crl_validity_hours)))));
+  if (!crl || X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
+      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuer->cert.get())) != 1 ||
+      X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 || X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1)
+    return reject("internal.openssl", "cannot assemble CRL: " + openssl_errors());
+  for (auto& r : revoked) {
+    X509RevokedPtr entry(X509_REVOKED_new());
+    auto bytes = from_hex(r.serial.size() % 2 ? "0" + r.serial : r.serial);
+    BignumPtr bn(BN_bin2bn(bytes->data(), static_cast<int>(bytes->size()), nullptr));
+    Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+    Asn1TimePtr when(ASN1_TIME_set(nullptr, static_cast<time_t>(r.revoked_at.value_or(to_unix(now)))));
+    X509_REVOKED_set_serialNumber(entry.get(), serial.get());
+    X509_REVOKED_set_revocationDate(entry.get(), when.get());
+    // RFC 5280 5.3.1: reasonCode unspecified SHOULD be absent.
+    if (r.reason && *r.reason != 0) {
+      std::unique_ptr<ASN1_ENUMERATED, OsslDeleter<ASN1_ENUMERATED_free>> code(ASN1_ENUMERATED_new());
+      ASN1_ENUMERATED_set(code.get(), *r.reason);
+      X509_REVOKED_add1_ext_i2d(entry.get(), NID_crl_reason, code.get(), 0, 0);
+    }
+    X509_CRL_add0_revoked(crl.get(), entry.release());
+  }
+  X509_CRL_sort(crl.get());
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer->cert.get(), nullptr, nullptr, crl.get(), 0);
+  X509ExtPtr aki(X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
+  Asn1IntegerPtr crl_number(ASN1_INTEGER_new());
+  ASN1_INTEGER_set_int64(crl_number.get(), number);
+  if (!aki || X509_CRL_add_ext(crl.get(), aki.get(), -1) != 1 ||
+      X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, crl_number.get(), 0, 0) != 1)
+    return reject("internal.openssl", "cannot add CRL extensions: " + openssl_errors());
+  if (X509_CRL_sign(crl.get(), issuer->key.get(), digest_for(p->digest)) <= 0) {
+    std::string err = openssl_errors();
+    return reject("hsm.sign_failed", "signing the CRL failed" + (err.empty() ? "" : ": " + err));
+  }
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509_CRL(bio.get(), crl.get());
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(n));
+}
+
+}  // namespace gridtrust::pki

@@ -1,0 +1,38 @@
+#pragma once
+// Assembles an X.509 v3 certificate from a profile and signs it with the issuer's
+// key (an HSM key through the EVP bridge).
+#include <optional>
+#include <string>
+
+#include "core/encoding.h"
+#include "core/openssl_ptr.h"
+#include "core/rejection.h"
+#include "core/time.h"
+#include "pki/profile.h"
+
+namespace gridtrust::pki {
+
+struct Endpoints {
+  std::string crl_base_url;  // CRL of issuer P is at crl_base_url + P + ".crl"
+  std::string ocsp_url;
+};
+
+struct CertificateSpec {
+  const Profile* profile = nullptr;
+  Bytes serial;                 // big-endian, positive
+  const X509_NAME* subject = nullptr;
+  EVP_PKEY* subject_key = nullptr;
+  TimePoint not_before;
+  TimePoint not_after;
+  X509* issuer_cert = nullptr;  // null for a self-signed root
+  std::string issuer_profile;   // names the CRL distribution point
+};
+
+Result<X509Ptr> build_certificate(const CertificateSpec& spec, EVP_PKEY* issuer_key, const Endpoints& endpoints);
+
+const EVP_MD* digest_for(const std::string& name);
+Bytes certificate_der(X509* cert);
+std::string certificate_pem(X509* cert);
+Result<X509Ptr> certificate_from_der(const Bytes& der);
+
+}  // namespace gridtrust::pki

@@ -1,0 +1,102 @@
+#include <vector>
+
+#include "store/database.h"
+
+namespace gridtrust::store {
+namespace {
+
+// Append only: each entry moves the schema one version up (PRAGMA user_version).
+const std::vector<const char*>& migrations() {
+  static const std::vector<const char*> m = {
+      // 1: the PKI and the audit chain.
+      R"sql(
+CREATE TABLE issuers (
+  profile     TEXT PRIMARY KEY,
+  parent      TEXT NOT NULL,
+  serial      TEXT NOT NULL,
+  subject     TEXT NOT NULL,
+  key_label   TEXT NOT NULL,
+  key_id      BLOB NOT NULL,
+  cert_der    BLOB NOT NULL,
+  not_before  INTEGER NOT NULL,
+  not_after   INTEGER NOT NULL,
+  crl_number  INTEGER NOT NULL DEFAULT 0
+);
+-- A serial is reserved (durably) before the signature is made; a crash can leave a
+-- reserved serial without a certificate, never a certificate without its serial.
+CREATE TABLE serials (
+  issuer      TEXT NOT NULL,
+  serial      TEXT NOT NULL,
+  state       TEXT NOT NULL CHECK (state IN ('reserved', 'issued')),
+  reserved_at INTEGER NOT NULL,
+  PRIMARY KEY (issuer, serial)
+);
+CREATE TABLE certificates (
+  id          INTEGER PRIMARY KEY,
+  issuer      TEXT NOT NULL,
+  serial      TEXT NOT NULL,
+  profile     TEXT NOT NULL,
+  subject     TEXT NOT NULL,
+  not_before  INTEGER NOT NULL,
+  not_after   INTEGER NOT NULL,
+  issued_at   INTEGER NOT NULL,
+  der         BLOB NOT NULL,
+  key_label   TEXT,
+  key_id      BLOB,
+  status      TEXT NOT NULL DEFAULT 'valid' CHECK (status IN ('valid', 'revoked')),
+  revoked_at  INTEGER,
+  reason      INTEGER,
+  UNIQUE (issuer, serial),
+  FOREIGN KEY (issuer, serial) REFERENCES serials (issuer, serial)
+);
+CREATE INDEX certificates_serial ON certificates (serial);
+CREATE INDEX certificates_profile ON certificates (profile, not_after);
+CREATE TABLE audit (
+  id        INTEGER PRIMARY KEY,
+  ts        INTEGER NOT NULL,
+  actor     TEXT NOT NULL,
+  action    TEXT NOT NULL,
+  subject   TEXT NOT NULL,
+  details   TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash      TEXT NOT NULL
+);
+-- Append-only: the store never updates or deletes audit rows.
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+)sql",
+  };
+  return m;
+}
+
+}  // namespace
+
+int schema_version() { return static_cast<int>(migrations().size()); }
+
+Status apply_migrations(Database& db) {
+  try {
+    Statement v(db.handle(), "PRAGMA user_version");
+    v.step();
+    int current = static_cast<int>(v.int64(0));
+    if (current > schema_version())
+      return reject("store.schema_too_new", "database schema version " + std::to_string(current) +
+                                                " is newer than this build (" +
+                                                std::to_string(schema_version()) + ")");
+    for (int i = current; i < schema_version(); ++i) {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        db.exec(migrations()[i]);
+        db.exec(("PRAGMA user_version=" + std::to_string(i + 1)).c_str());
+        db.exec("COMMIT");
+      } catch (...) {
+        db.exec("ROLLBACK");
+        throw;
+      }
+    }
+  } catch (const StoreError& e) {
+    return reject("store.migration_failed", e.what());
+  }
+  return Ok{};
+}
+
+}  // namespace gridtrust::store

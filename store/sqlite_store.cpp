@@ -1,0 +1,333 @@
+#include "store/sqlite_store.h"
+
+#include "core/time.h"
+#include "store/audit_chain.h"
+
+namespace gridtrust::store {
+namespace {
+
+constexpr const char* kCertColumns =
+    "issuer, serial, profile, subject, not_before, not_after, issued_at, der, key_label, key_id, "
+    "status, revoked_at, reason";
+
+CertificateRecord cert_from_row(const Statement& s) {
+  CertificateRecord c;
+  c.issuer = s.text(0);
+  c.serial = s.text(1);
+  c.profile = s.text(2);
+  c.subject = s.text(3);
+  c.not_before = s.int64(4);
+  c.not_after = s.int64(5);
+  c.issued_at = s.int64(6);
+  c.der = s.blob(7);
+  if (!s.is_null(8)) c.key_label = s.text(8);
+  if (!s.is_null(9)) c.key_id = s.blob(9);
+  c.status = s.text(10);
+  if (!s.is_null(11)) c.revoked_at = s.int64(11);
+  if (!s.is_null(12)) c.reason = s.int64(12);
+  return c;
+}
+
+IssuerRecord issuer_from_row(const Statement& s) {
+  return IssuerRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4),
+                      s.blob(5), s.blob(6), s.int64(7), s.int64(8)};
+}
+
+constexpr const char* kIssuerColumns =
+    "profile, parent, serial, subject, key_label, key_id, cert_der, not_before, not_after";
+
+void insert_certificate(Database& db, const CertificateRecord& c) {
+  Statement s(db.handle(),
+              "INSERT INTO certificates (issuer, serial, profile, subject, not_before, not_after, "
+              "issued_at, der, key_label, key_id) VALUES (?,?,?,?,?,?,?,?,?,?)");
+  s.bind(1, c.issuer).bind(2, c.serial).bind(3, c.profile).bind(4, c.subject);
+  s.bind(5, c.not_before).bind(6, c.not_after).bind(7, c.issued_at).bind(8, c.der);
+  s.bind(9, c.key_label).bind(10, c.key_id);
+  s.step();
+}
+
+// Appends one entry at the head of the chain; runs inside the writer's transaction,
+// which holds SQLite's write lock, so the head cannot move underneath it.
+void append(Database& db, const AuditEvent& ev) {
+  AuditEntry e;
+  e.prev_hash = kGenesisHash;
+  e.id = 1;
+  {
+    Statement head(db.handle(), "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+    if (head.step()) {
+      e.id = head.int64(0) + 1;
+      e.prev_hash = head.text(1);
+    }
+  }
+  e.ts = to_unix(now_seconds());
+  e.event = ev;
+  e.hash = audit_entry_hash(e);
+  Statement s(db.handle(),
+              "INSERT INTO audit (id, ts, actor, action, subject, details, prev_hash, hash) "
+              "VALUES (?,?,?,?,?,?,?,?)");
+  s.bind(1, e.id).bind(2, e.ts).bind(3, ev.actor).bind(4, ev.action).bind(5, ev.subject);
+  s.bind(6, ev.details).bind(7, e.prev_hash).bind(8, e.hash);
+  s.step();
+}
+
+}  // namespace
+
+Result<AuditReport> Store::verify_audit() {
+  GT_TRY_ASSIGN(auto entries, audit_entries());
+  return verify_chain(entries);
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  GT_TRY_ASSIGN(Database w, Database::open(path));
+  GT_TRY(apply_migrations(w));
+  GT_TRY_ASSIGN(Database r, Database::open(path));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(w), std::move(r)));
+}
+
+SqliteStore::SqliteStore(Database writer, Database reader)
+    : writer_db_(std::move(writer)), reader_db_(std::move(reader)) {
+  writer_ = std::thread([this] { writer_loop(); });
+}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard g(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  writer_.join();
+}
+
+std::future<Status> SqliteStore::submit(WriteFn fn) {
+  auto job = std::make_shared<Job>();
+  job->fn = std::move(fn);
+  auto fut = job->done.get_future();
+  {
+    std::lock_guard g(mu_);
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+  return fut;
+}
+
+void SqliteStore::writer_loop() {
+  for (;;) {
+    std::deque<std::shared_ptr<Job>> batch;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      batch.swap(queue_);
+    }
+    std::vector<Status> results;
+    results.reserve(batch.size());
+    Status commit_status = Ok{};
+    try {
+      writer_db_.exec("BEGIN IMMEDIATE");
+      for (auto& job : batch) {
+        writer_db_.exec("SAVEPOINT job");
+        Status st = Ok{};
+        try {
+          st = job->fn(writer_db_);
+        } catch (const StoreError& e) {
+          st = reject(e.rc == SQLITE_CONSTRAINT ? "conflict.constraint" : "store.write_failed", e.what());
+        }
+        if (!st.ok()) writer_db_.exec("ROLLBACK TO job");
+        writer_db_.exec("RELEASE job");
+        results.push_back(std::move(st));
+      }
+      writer_db_.exec("COMMIT");
+      ++commits_;
+    } catch (const StoreError& e) {
+      sqlite3_exec(writer_db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+      commit_status = reject("store.write_failed", std::string("commit failed: ") + e.what());
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!commit_status.ok()) batch[i]->done.set_value(commit_status);
+      else batch[i]->done.set_value(std::move(results[i]));
+    }
+  }
+}
+
+template <typename T>
+Result<T> SqliteStore::read(const std::function<T(Database&)>& fn) {
+  std::lock_guard g(reader_mu_);
+  try {
+    return fn(reader_db_);
+  } catch (const StoreError& e) {
+    return reject("store.read_failed", e.what());
+  }
+}
+
+Status SqliteStore::reserve_serials(const std::string& issuer, const std::vector<std::string>& serials) {
+  return submit([&](Database& db) -> Status {
+           std::int64_t now = to_unix(now_seconds());
+           Statement s(db.handle(),
+                       "INSERT OR IGNORE INTO serials (issuer, serial, state, reserved_at) VALUES (?,?,'reserved',?)");
+           for (const auto& serial : serials) {
+             s.bind(1, issuer).bind(2, serial).bind(3, now);
+             s.step();
+             if (db.changes() != 1) return reject("conflict.serial_collision", "serial " + serial + " already used");
+             s.reset();
+           }
+           return Ok{};
+         })
+      .get();
+}
+
+std::future<Status> SqliteStore::record_issuance_async(CertificateRecord cert, AuditEvent event) {
+  return submit([cert = std::move(cert), event = std::move(event)](Database& db) -> Status {
+    Statement mark(db.handle(),
+                   "UPDATE serials SET state='issued' WHERE issuer=? AND serial=? AND state='reserved'");
+    mark.bind(1, cert.issuer).bind(2, cert.serial);
+    mark.step();
+    if (db.changes() != 1)
+      return reject("conflict.serial_not_reserved", "serial " + cert.serial + " was not reserved for " + cert.issuer);
+    insert_certificate(db, cert);
+    append(db, event);
+    return Ok{};
+  });
+}
+
+Status SqliteStore::record_issuer(IssuerRecord iss, CertificateRecord cert, AuditEvent event) {
+  return submit([&](Database& db) -> Status {
+           Statement mark(db.handle(),
+                          "UPDATE serials SET state='issued' WHERE issuer=? AND serial=? AND state='reserved'");
+           mark.bind(1, cert.issuer).bind(2, cert.serial);
+           mark.step();
+           if (db.changes() != 1)
+             return reject("conflict.serial_not_reserved", "serial " + cert.serial + " was not reserved");
+           insert_certificate(db, cert);
+           Statement s(db.handle(),
+                       "INSERT INTO issuers (profile, parent, serial, subject, key_label, key_id, cert_der, "
+                       "not_before, not_after) VALUES (?,?,?,?,?,?,?,?,?)");
+           s.bind(1, iss.profile).bind(2, iss.parent).bind(3, iss.serial).bind(4, iss.subject);
+           s.bind(5, iss.key_label).bind(6, iss.key_id).bind(7, iss.cert_der);
+           s.bind(8, iss.not_before).bind(9, iss.not_after);
+           s.step();
+           append(db, event);
+           return Ok{};
+         })
+      .get();
+}
+
+Result<std::optional<IssuerRecord>> SqliteStore::issuer(const std::string& profile) {
+  return read<std::optional<IssuerRecord>>([&](Database& db) -> std::optional<IssuerRecord> {
+    Statement s(db.handle(), (std::string("SELECT ") + kIssuerColumns + " FROM issuers WHERE profile=?").c_str());
+    s.bind(1, profile);
+    if (!s.step()) return std::nullopt;
+    return issuer_from_row(s);
+  });
+}
+
+Result<std::vector<IssuerRecord>> SqliteStore::issuers() {
+  return read<std::vector<IssuerRecord>>([&](Database& db) {
+    std::vector<IssuerRecord> out;
+    Statement s(db.handle(), (std::string("SELECT ") + kIssuerColumns + " FROM issuers ORDER BY rowid").c_str());
+    while (s.step()) out.push_back(issuer_from_row(s));
+    return out;
+  });
+}
+
+Result<std::vector<CertificateRecord>> SqliteStore::find_by_serial(const std::string& serial) {
+  return read<std::vector<CertificateRecord>>([&](Database& db) {
+    std::vector<CertificateRecord> out;
+    Statement s(db.handle(), (std::string("SELECT ") + kCertColumns + " FROM certificates WHERE serial=?").c_str());
+    s.bind(1, serial);
+    while (s.step()) out.push_back(cert_from_row(s));
+    return out;
+  });
+}
+
+Result<std::vector<CertificateRecord>> SqliteStore::list(const CertificateFilter& f) {
+  return read<std::vector<CertificateRecord>>([&](Database& db) {
+    std::string sql = std::string("SELECT ") + kCertColumns +
+                      " FROM certificates WHERE (?1 IS NULL OR profile=?1) AND (?2 IS NULL OR status=?2)"
+                      " AND (?3 IS NULL OR not_after < ?3) ORDER BY id";
+    Statement s(db.handle(), sql.c_str());
+    s.bind(1, f.profile).bind(2, f.status).bind(3, f.expiring_before);
+    std::vector<CertificateRecord> out;
+    while (s.step()) out.push_back(cert_from_row(s));
+    return out;
+  });
+}
+
+Result<std::vector<CertificateRecord>> SqliteStore::revoked_by(const std::string& issuer) {
+  return read<std::vector<CertificateRecord>>([&](Database& db) {
+    Statement s(db.handle(), (std::string("SELECT ") + kCertColumns +
+                              " FROM certificates WHERE issuer=? AND status='revoked' AND serial NOT IN "
+                              "(SELECT serial FROM issuers WHERE profile=?) ORDER BY id").c_str());
+    s.bind(1, issuer).bind(2, issuer);
+    std::vector<CertificateRecord> out;
+    while (s.step()) out.push_back(cert_from_row(s));
+    return out;
+  });
+}
+
+Result<CertificateRecord> SqliteStore::revoke(const std::string& issuer, const std::string& serial, int reason,
+                                              std::int64_t when, AuditEvent event) {
+  CertificateRecord out;
+  Status st = submit([&](Database& db) -> Status {
+                Statement q(db.handle(), (std::string("SELECT ") + kCertColumns +
+                                          " FROM certificates WHERE issuer=? AND serial=?").c_str());
+                q.bind(1, issuer).bind(2, serial);
+                if (!q.step()) return reject("notfound.certificate", "no certificate " + serial + " from " + issuer);
+                out = cert_from_row(q);
+                if (out.status == "revoked")
+                  return reject("conflict.already_revoked", "certificate " + serial + " is already revoked");
+                Statement u(db.handle(),
+                            "UPDATE certificates SET status='revoked', revoked_at=?, reason=? WHERE issuer=? AND serial=?");
+                u.bind(1, when).bind(2, static_cast<std::int64_t>(reason)).bind(3, issuer).bind(4, serial);
+                u.step();
+                append(db, event);
+                out.status = "revoked";
+                out.revoked_at = when;
+                out.reason = reason;
+                return Ok{};
+              }).get();
+  if (!st.ok()) return st.error();
+  return out;
+}
+
+Result<std::int64_t> SqliteStore::next_crl_number(const std::string& issuer, AuditEvent event) {
+  std::int64_t number = 0;
+  Status st = submit([&](Database& db) -> Status {
+                Statement u(db.handle(), "UPDATE issuers SET crl_number = crl_number + 1 WHERE profile=? RETURNING crl_number");
+                u.bind(1, issuer);
+                if (!u.step()) return reject("notfound.issuer", "no issuer " + issuer);
+                number = u.int64(0);
+                while (u.step()) {}
+                append(db, event);
+                return Ok{};
+              }).get();
+  if (!st.ok()) return st.error();
+  return number;
+}
+
+Status SqliteStore::append_audit(AuditEvent event) {
+  return submit([&](Database& db) -> Status {
+           append(db, event);
+           return Ok{};
+         })
+      .get();
+}
+
+Result<std::vector<AuditEntry>> SqliteStore::audit_entries() {
+  return read<std::vector<AuditEntry>>([&](Database& db) {
+    std::vector<AuditEntry> out;
+    Statement s(db.handle(),
+                "SELECT id, ts, actor, action, subject, details, prev_hash, hash FROM audit ORDER BY rowid");
+    while (s.step()) {
+      AuditEntry e;
+      e.id = s.int64(0);
+      e.ts = s.int64(1);
+      e.event = AuditEvent{s.text(2), s.text(3), s.text(4), s.text(5)};
+      e.prev_hash = s.text(6);
+      e.hash = s.text(7);
+      out.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
+}  // namespace gridtrust::store

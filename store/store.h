@@ -1,0 +1,55 @@
+#pragma once
+// The PKI's persistent state. pki/ and (later) the daemon use this interface, never
+// SQL, so that another backend (PostgreSQL for several daemons sharing one PKI) can
+// implement it with the same guarantees:
+//  - a serial is reserved durably before it is signed, unique per issuer;
+//  - a certificate and its audit entry commit together or not at all;
+//  - every state change appends to the hash-chained audit log;
+//  - concurrent writers may share one durable commit (group commit).
+#include <future>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/rejection.h"
+#include "store/records.h"
+
+namespace gridtrust::store {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Durably reserves fresh serials for an issuer. Fails with conflict.serial_collision
+  // if any is already taken (the caller draws new ones).
+  virtual Status reserve_serials(const std::string& issuer, const std::vector<std::string>& serials) = 0;
+
+  // Commits a signed certificate (its serial must be reserved) with its audit entry.
+  // The future resolves once the commit is durable.
+  virtual std::future<Status> record_issuance_async(CertificateRecord cert, AuditEvent event) = 0;
+  Status record_issuance(CertificateRecord cert, AuditEvent event) {
+    return record_issuance_async(std::move(cert), std::move(event)).get();
+  }
+
+  // A CA: its certificate row plus its issuer row, in one commit.
+  virtual Status record_issuer(IssuerRecord issuer, CertificateRecord cert, AuditEvent event) = 0;
+  virtual Result<std::optional<IssuerRecord>> issuer(const std::string& profile) = 0;
+  virtual Result<std::vector<IssuerRecord>> issuers() = 0;
+
+  virtual Result<std::vector<CertificateRecord>> find_by_serial(const std::string& serial) = 0;
+  virtual Result<std::vector<CertificateRecord>> list(const CertificateFilter& filter) = 0;
+  virtual Result<std::vector<CertificateRecord>> revoked_by(const std::string& issuer) = 0;
+
+  // Marks a certificate revoked (conflict.already_revoked if it is) and audits it.
+  virtual Result<CertificateRecord> revoke(const std::string& issuer, const std::string& serial,
+                                           int reason, std::int64_t when, AuditEvent event) = 0;
+
+  // Takes the next CRL number for an issuer (RFC 5280 5.2.3: monotonically increasing).
+  virtual Result<std::int64_t> next_crl_number(const std::string& issuer, AuditEvent event) = 0;
+
+  virtual Status append_audit(AuditEvent event) = 0;
+  virtual Result<std::vector<AuditEntry>> audit_entries() = 0;
+  Result<AuditReport> verify_audit();
+};
+
+}  // namespace gridtrust::store
