@@ -1,12 +1,51 @@
 #include "hsm/module.h"
 
+#include <pthread.h>
+#include <signal.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
 
 #include <p11-kit/p11-kit.h>
 
 namespace gridtrust::hsm {
 
+namespace {
+sigset_t sigpipe_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  return set;
+}
+}  // namespace
+
+SigpipeGuard::SigpipeGuard() {
+  sigset_t pipe = sigpipe_set(), old;
+  if (pthread_sigmask(SIG_BLOCK, &pipe, &old) == 0) unblock_ = !sigismember(&old, SIGPIPE);
+}
+
+SigpipeGuard::~SigpipeGuard() {
+  if (!unblock_) return;  // an outer guard or the application blocks it
+  int saved_errno = errno;
+  sigset_t pipe = sigpipe_set(), pending;
+  if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+    const timespec now{0, 0};
+    while (sigtimedwait(&pipe, nullptr, &now) == -1 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_UNBLOCK, &pipe, nullptr);
+  errno = saved_errno;
+}
+
+Module::Module(CK_FUNCTION_LIST* fn, std::string path) : fn_(fn), path_(std::move(path)) {
+  serialize_calls_ =
+      std::filesystem::path(path_).filename().string().rfind("p11-kit-client", 0) == 0;
+}
+
 Result<Module> Module::load(const std::string& path) {
+  SigpipeGuard no_sigpipe;
   CK_FUNCTION_LIST* fn = p11_kit_module_load(path.c_str(), 0);
   if (!fn) {
     const char* msg = p11_kit_message();
@@ -21,7 +60,8 @@ Result<Module> Module::load(const std::string& path) {
 }
 
 Module::Module(Module&& o) noexcept
-    : fn_(o.fn_), path_(std::move(o.path_)), initialized_(o.initialized_) {
+    : fn_(o.fn_), path_(std::move(o.path_)), initialized_(o.initialized_),
+      serialize_calls_(o.serialize_calls_) {
   o.fn_ = nullptr;
   o.initialized_ = false;
 }
@@ -32,6 +72,7 @@ Module& Module::operator=(Module&& o) noexcept {
     fn_ = o.fn_;
     path_ = std::move(o.path_);
     initialized_ = o.initialized_;
+    serialize_calls_ = o.serialize_calls_;
     o.fn_ = nullptr;
     o.initialized_ = false;
   }
@@ -40,6 +81,7 @@ Module& Module::operator=(Module&& o) noexcept {
 
 Module::~Module() {
   if (fn_) {
+    SigpipeGuard no_sigpipe;
     if (initialized_) p11_kit_module_finalize(fn_);
     p11_kit_module_release(fn_);
     fn_ = nullptr;
@@ -47,6 +89,7 @@ Module::~Module() {
 }
 
 Status Module::reinitialize() {
+  SigpipeGuard no_sigpipe;
   if (initialized_) p11_kit_module_finalize(fn_);
   initialized_ = false;
   CK_RV rv = p11_kit_module_initialize(fn_);

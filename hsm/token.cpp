@@ -106,6 +106,7 @@ Token::Token(TokenConfig cfg, Module module, TokenUri uri)
     : cfg_(std::move(cfg)), module_(std::move(module)), uri_(std::move(uri)) {}
 
 Token::~Token() {
+  SigpipeGuard no_sigpipe;
   std::unique_lock lk(state_mu_);
   close_idle_locked();
 }
@@ -114,6 +115,7 @@ Result<std::unique_ptr<Token>> Token::open(TokenConfig cfg) {
   GT_TRY_ASSIGN(TokenUri uri, TokenUri::parse(cfg.token_uri));
   GT_TRY_ASSIGN(Module module, Module::load(cfg.module_path));
   std::unique_ptr<Token> t(new Token(std::move(cfg), std::move(module), std::move(uri)));
+  SigpipeGuard no_sigpipe;
   std::unique_lock lk(t->state_mu_);
   GT_TRY(t->connect_locked());
   return t;
@@ -149,10 +151,8 @@ Status Token::connect_locked() {
   CK_SESSION_HANDLE s;
   rv = fn->C_OpenSession(*found, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &s);
   if (rv != CKR_OK) return rv_rejection("C_OpenSession", rv);
-  const std::string& pin = cfg_.pin.reveal();
-  rv = fn->C_Login(s, CKU_USER, reinterpret_cast<CK_UTF8CHAR_PTR>(const_cast<char*>(pin.data())),
-                   pin.size());
-  if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+  rv = login(s);
+  if (rv != CKR_OK) {
     fn->C_CloseSession(s);
     if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_INVALID)
       return reject("hsm.login_failed", "C_Login refused the PIN: " + rv_name(rv));
@@ -172,6 +172,24 @@ Status Token::connect_locked() {
   ++generation_;
   connected_ = true;
   return Ok{};
+}
+
+CK_RV Token::login(CK_SESSION_HANDLE s) {
+  const std::string& pin = cfg_.pin.reveal();
+  CK_RV rv = module_.fn()->C_Login(
+      s, CKU_USER, reinterpret_cast<CK_UTF8CHAR_PTR>(const_cast<char*>(pin.data())), pin.size());
+  return rv == CKR_USER_ALREADY_LOGGED_IN ? CKR_OK : rv;
+}
+
+void Token::drop_idle_sessions() {
+  std::vector<CK_SESSION_HANDLE> dropped;
+  {
+    std::lock_guard g(idle_mu_);
+    dropped.swap(idle_);
+    open_sessions_ -= dropped.size();
+  }
+  // Most are gone already; closing the odd survivor keeps it from leaking.
+  for (auto s : dropped) module_.fn()->C_CloseSession(s);
 }
 
 Status Token::reconnect(std::uint64_t seen) {
@@ -198,6 +216,18 @@ Result<CK_SESSION_HANDLE> Token::acquire() {
   CK_SESSION_HANDLE s;
   CK_RV rv = module_.fn()->C_OpenSession(slot_, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr,
                                          nullptr, &s);
+  // A new session shares the token's login, unless every session was closed meanwhile
+  // (CKR_SESSION_HANDLE_INVALID for the pooled ones): then log in again, as connect did.
+  if (rv == CKR_OK) {
+    CK_SESSION_INFO info;
+    CK_RV lrv = module_.fn()->C_GetSessionInfo(s, &info);
+    if (lrv == CKR_OK && info.state != CKS_RW_USER_FUNCTIONS && info.state != CKS_RO_USER_FUNCTIONS)
+      lrv = login(s);
+    if (lrv != CKR_OK) {
+      module_.fn()->C_CloseSession(s);
+      rv = lrv;
+    }
+  }
   if (rv != CKR_OK) {
     std::lock_guard g(idle_mu_);
     --open_sessions_;
@@ -222,6 +252,7 @@ std::size_t Token::idle_sessions() const {
 }
 
 Status Token::run(const char* what, const std::function<CK_RV(CK_SESSION_HANDLE)>& op) {
+  SigpipeGuard no_sigpipe;  // a dropped remote connection must surface as an error
   std::string last = "not connected";
   for (int attempt = 0; attempt < cfg_.max_attempts; ++attempt) {
     std::uint64_t gen;
@@ -229,6 +260,8 @@ Status Token::run(const char* what, const std::function<CK_RV(CK_SESSION_HANDLE)
       std::shared_lock lk(state_mu_);
       gen = generation_;
       if (connected_) {
+        std::unique_lock<std::mutex> one_call;
+        if (module_.serialize_calls()) one_call = std::unique_lock(call_mu_);
         auto s = acquire();
         if (!s.ok()) {
           last = s.error().code;  // C_OpenSession failed: rebuild the connection below
@@ -240,8 +273,14 @@ Status Token::run(const char* what, const std::function<CK_RV(CK_SESSION_HANDLE)
           }
           last = rv_name(rv);
           if (session_lost(rv)) {
-            std::lock_guard g(idle_mu_);
-            --open_sessions_;
+            {
+              std::lock_guard g(idle_mu_);
+              --open_sessions_;
+            }
+            // Sessions are rarely lost one at a time (C_CloseAllSessions, a token
+            // reset): drop the pool so the next attempt opens, and logs in, afresh
+            // instead of spending the attempts on more dead handles.
+            drop_idle_sessions();
             continue;
           }
           if (!token_lost(rv)) {

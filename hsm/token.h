@@ -64,6 +64,8 @@ class Token {
   Result<CK_SESSION_HANDLE> acquire();
   void release(CK_SESSION_HANDLE s, std::uint64_t generation);
   void close_idle_locked();
+  void drop_idle_sessions();  // after a lost session: the pooled ones went with it
+  CK_RV login(CK_SESSION_HANDLE s);
   CK_RV private_handle(CK_SESSION_HANDLE s, const Bytes& id, CK_OBJECT_HANDLE* out);
 
   TokenConfig cfg_;
@@ -75,6 +77,10 @@ class Token {
   bool connected_ = false;
   CK_SLOT_ID slot_ = 0;
   std::uint64_t generation_ = 0;
+
+  // Held around each operation when the module takes one call at a time
+  // (Module::serialize_calls); taken after state_mu_, before idle_mu_/handles_mu_.
+  std::mutex call_mu_;
 
   mutable std::mutex idle_mu_;
   std::vector<CK_SESSION_HANDLE> idle_;

@@ -91,19 +91,23 @@ Result<CertificateAuthority::IssuerState*> CertificateAuthority::issuer_state(co
 }
 
 Status CertificateAuthority::check_issuer_usable(const std::string& profile, TimePoint now) {
+  // Names, keys and validity of CAs do not change: they come from the cache. Revocation
+  // can change under us (another process may revoke), so it is read every time.
+  std::vector<std::pair<std::string, std::string>> chain;
   std::string cur = profile;
   for (int depth = 0; depth < 10; ++depth) {
-    GT_TRY_ASSIGN(auto rec, store_->issuer(cur));
-    if (!rec) return reject("issuer.missing", "CA '" + cur + "' has not been created");
-    if (to_unix(now) > rec->not_after)
-      return reject("issuer.expired", "CA '" + cur + "' expired at " + to_rfc3339(from_unix(rec->not_after)));
-    if (to_unix(now) < rec->not_before) return reject("issuer.not_yet_valid", "CA '" + cur + "' is not valid yet");
-    GT_TRY_ASSIGN(auto rows, store_->find_by_serial(rec->serial));
-    for (auto& r : rows)
-      if (r.issuer == rec->parent && r.status == "revoked")
-        return reject("issuer.revoked", "CA '" + cur + "' has been revoked");
-    if (rec->parent == cur) return Ok{};
-    cur = rec->parent;
+    GT_TRY_ASSIGN(IssuerState * st, issuer_state(cur));
+    const auto& rec = st->record;
+    if (to_unix(now) > rec.not_after)
+      return reject("issuer.expired", "CA '" + cur + "' expired at " + to_rfc3339(from_unix(rec.not_after)));
+    if (to_unix(now) < rec.not_before) return reject("issuer.not_yet_valid", "CA '" + cur + "' is not valid yet");
+    chain.emplace_back(rec.parent, rec.serial);
+    if (rec.parent == cur) {
+      GT_TRY_ASSIGN(bool revoked, store_->any_revoked(chain));
+      if (revoked) return reject("issuer.revoked", "CA '" + profile + "' or a CA above it has been revoked");
+      return Ok{};
+    }
+    cur = rec.parent;
   }
   return reject("issuer.missing", "issuer chain of '" + profile + "' does not reach a root");
 }
@@ -140,11 +144,10 @@ Result<const Profile*> CertificateAuthority::leaf_profile(const std::string& nam
 Result<PendingIssuance> CertificateAuthority::issue_from_csr_async(const std::string& profile_name, const Bytes& csr,
                                                                    const IssueOptions& opt) {
   GT_TRY_ASSIGN(const Profile* profile, leaf_profile(profile_name));
-  GT_TRY_ASSIGN(X509ReqPtr req, parse_csr(csr));
-  GT_TRY(verify_csr_signature(req.get()));
-  EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
-  GT_TRY(check_key_allowed(key, *profile));
-  return issue(*profile, X509_REQ_get_subject_name(req.get()), key, std::nullopt, opt);
+  GT_TRY_ASSIGN(CertificationRequest req, parse_csr(csr));
+  GT_TRY(check_key_allowed(req, *profile));
+  GT_TRY(verify_csr_signature(req));
+  return issue(*profile, req.subject.get(), req.key.get(), std::nullopt, opt);
 }
 
 Result<Issued> CertificateAuthority::issue_from_csr(const std::string& profile, const Bytes& csr,

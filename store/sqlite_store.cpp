@@ -264,6 +264,22 @@ Result<std::vector<CertificateRecord>> SqliteStore::revoked_by(const std::string
   });
 }
 
+Result<bool> SqliteStore::any_revoked(const std::vector<std::pair<std::string, std::string>>& certs) {
+  return read<bool>([&](Database& db) {
+    if (!revoked_stmt_)
+      revoked_stmt_ = std::make_unique<Statement>(db.handle(),
+                                                  "SELECT status FROM certificates WHERE issuer=? AND serial=?");
+    for (auto& [issuer, serial] : certs) {
+      revoked_stmt_->reset();
+      revoked_stmt_->bind(1, issuer).bind(2, serial);
+      bool revoked = revoked_stmt_->step() && revoked_stmt_->text(0) == "revoked";
+      revoked_stmt_->reset();
+      if (revoked) return true;
+    }
+    return false;
+  });
+}
+
 Result<CertificateRecord> SqliteStore::revoke(const std::string& issuer, const std::string& serial, int reason,
                                               std::int64_t when, AuditEvent event) {
   CertificateRecord out;

@@ -27,6 +27,7 @@ class SqliteStore final : public Store {
   Result<std::vector<CertificateRecord>> find_by_serial(const std::string& serial) override;
   Result<std::vector<CertificateRecord>> list(const CertificateFilter& filter) override;
   Result<std::vector<CertificateRecord>> revoked_by(const std::string& issuer) override;
+  Result<bool> any_revoked(const std::vector<std::pair<std::string, std::string>>& certs) override;
   Result<CertificateRecord> revoke(const std::string& issuer, const std::string& serial, int reason,
                                    std::int64_t when, AuditEvent event) override;
   Result<std::int64_t> next_crl_number(const std::string& issuer, AuditEvent event) override;
@@ -52,6 +53,8 @@ class SqliteStore final : public Store {
   Database writer_db_;
   Database reader_db_;
   std::mutex reader_mu_;
+  // Prepared once, reset per use; guarded by reader_mu_.
+  std::unique_ptr<Statement> revoked_stmt_;
 
   std::mutex mu_;
   std::condition_variable cv_;

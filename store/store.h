@@ -39,6 +39,9 @@ class Store {
   virtual Result<std::vector<CertificateRecord>> find_by_serial(const std::string& serial) = 0;
   virtual Result<std::vector<CertificateRecord>> list(const CertificateFilter& filter) = 0;
   virtual Result<std::vector<CertificateRecord>> revoked_by(const std::string& issuer) = 0;
+  // Whether any of these (issuer, serial) certificates is revoked: one read on the
+  // issuance hot path for a whole CA chain.
+  virtual Result<bool> any_revoked(const std::vector<std::pair<std::string, std::string>>& certs) = 0;
 
   // Marks a certificate revoked (conflict.already_revoked if it is) and audits it.
   virtual Result<CertificateRecord> revoke(const std::string& issuer, const std::string& serial,

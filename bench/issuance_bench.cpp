@@ -1,0 +1,192 @@
+// Issuance benchmark: N certificates from CSRs through a SoftHSM2 token, each durably
+// stored, with 1 and 2 worker threads; the baseline is the raw PKCS#11 C_Sign rate
+// (P-256, CKM_ECDSA on a 32-byte digest) on the same token in the same run.
+//
+//   issuance_bench [N]        (default 2000)
+//
+// Prints certificates/s and the ratio issuance/raw. CSR generation is not timed.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <deque>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <p11-kit/p11-kit.h>
+
+#include "hsm/token.h"
+#include "pki/certificate_authority.h"
+#include "pki/profile_loader.h"
+#include "pki/subject.h"
+#include "store/sqlite_store.h"
+
+using namespace gridtrust;
+namespace fs = std::filesystem;
+using Seconds = std::chrono::duration<double>;
+
+namespace {
+
+constexpr const char* kModule = "/usr/lib/softhsm/libsofthsm2.so";
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+template <typename T>
+T must(Result<T> r, const char* what) {
+  if (!r.ok()) die(std::string(what) + ": " + r.error().code + ": " + r.error().message);
+  return std::move(r).value();
+}
+
+Bytes make_csr(int i) {
+  EvpPkeyPtr key(EVP_EC_gen("prime256v1"));
+  X509ReqPtr req(X509_REQ_new());
+  auto name = must(pki::parse_subject("CN=station-" + std::to_string(i) + ",O=Bench CPO"), "subject");
+  X509_REQ_set_subject_name(req.get(), name.get());
+  X509_REQ_set_pubkey(req.get(), key.get());
+  X509_REQ_sign(req.get(), key.get(), EVP_sha256());
+  int n = i2d_X509_REQ(req.get(), nullptr);
+  Bytes der(n);
+  unsigned char* p = der.data();
+  i2d_X509_REQ(req.get(), &p);
+  return der;
+}
+
+// The baseline: C_SignInit + C_Sign straight on the module, one session per thread.
+double raw_sign_rate(const std::string& pin, const Bytes& key_id, int threads, int per_thread) {
+  CK_FUNCTION_LIST* fn = p11_kit_module_load(kModule, 0);
+  if (!fn || p11_kit_module_initialize(fn) != CKR_OK) die("raw: module load");
+  CK_ULONG n = 1;
+  CK_SLOT_ID slots[8];
+  n = 8;
+  fn->C_GetSlotList(CK_TRUE, slots, &n);
+  CK_SLOT_ID slot = 0;
+  for (CK_ULONG i = 0; i < n; ++i) {
+    CK_TOKEN_INFO info;
+    if (fn->C_GetTokenInfo(slots[i], &info) == CKR_OK && std::string((char*)info.label, 5) == "bench") slot = slots[i];
+  }
+  auto worker = [&](std::promise<void> ready, std::shared_future<void> go) {
+    CK_SESSION_HANDLE s;
+    fn->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &s);
+    fn->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin.data(), pin.size());
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_ID, (void*)key_id.data(), key_id.size()}};
+    CK_OBJECT_HANDLE h;
+    CK_ULONG found = 0;
+    fn->C_FindObjectsInit(s, tmpl, 2);
+    fn->C_FindObjects(s, &h, 1, &found);
+    fn->C_FindObjectsFinal(s);
+    if (!found) die("raw: key not found");
+    CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
+    unsigned char digest[32] = {1}, sig[64];
+    ready.set_value();
+    go.wait();
+    for (int i = 0; i < per_thread; ++i) {
+      CK_ULONG len = sizeof sig;
+      digest[1] = static_cast<unsigned char>(i);
+      if (fn->C_SignInit(s, &mech, h) != CKR_OK || fn->C_Sign(s, digest, 32, sig, &len) != CKR_OK) die("raw: C_Sign");
+    }
+    fn->C_CloseSession(s);
+  };
+  std::promise<void> go;
+  std::shared_future<void> go_f = go.get_future().share();
+  std::vector<std::thread> ts;
+  std::vector<std::future<void>> readies;
+  for (int t = 0; t < threads; ++t) {
+    std::promise<void> ready;
+    readies.push_back(ready.get_future());
+    ts.emplace_back(worker, std::move(ready), go_f);
+  }
+  for (auto& r : readies) r.wait();
+  auto start = std::chrono::steady_clock::now();
+  go.set_value();
+  for (auto& t : ts) t.join();
+  double secs = Seconds(std::chrono::steady_clock::now() - start).count();
+  p11_kit_module_finalize(fn);
+  p11_kit_module_release(fn);
+  return threads * per_thread / secs;
+}
+
+// Each worker issues its share with a window of in-flight durable commits.
+double issuance_rate(pki::CertificateAuthority& ca, const std::vector<Bytes>& csrs, std::size_t from, int threads,
+                     int count) {
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      std::deque<std::future<Status>> window;
+      for (int i = t; i < count; i += threads) {
+        auto p = ca.issue_from_csr_async("charging-station", csrs[from + i], {});
+        if (!p.ok()) die("issue: " + p.error().code + ": " + p.error().message);
+        window.push_back(std::move(p->durable));
+        if (window.size() >= 128) {
+          if (!window.front().get().ok()) die("commit failed");
+          window.pop_front();
+        }
+      }
+      for (auto& f : window)
+        if (!f.get().ok()) die("commit failed");
+    });
+  for (auto& t : ts) t.join();
+  return count / Seconds(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int n = argc > 1 ? std::atoi(argv[1]) : 2000;
+  if (n <= 0) die("N must be positive");
+  char tmpl[] = "/tmp/gridtrust-bench-XXXXXX";
+  if (!mkdtemp(tmpl)) die("mkdtemp");
+  fs::path dir = tmpl;
+  fs::create_directories(dir / "tokens");
+  {
+    FILE* f = std::fopen((dir / "softhsm2.conf").c_str(), "w");
+    std::fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+                 (dir / "tokens").c_str());
+    std::fclose(f);
+  }
+  setenv("SOFTHSM2_CONF", (dir / "softhsm2.conf").c_str(), 1);
+  const std::string pin = "246810";
+  if (auto st = hsm::init_token(kModule, "bench", SecureString("1357"), SecureString(pin)); !st.ok())
+    die("init_token: " + st.error().message);
+  hsm::TokenConfig tc;
+  tc.module_path = kModule;
+  tc.token_uri = "pkcs11:token=bench";
+  tc.pin = SecureString(pin);
+  std::shared_ptr<hsm::Token> token = must(hsm::Token::open(std::move(tc)), "token");
+  std::shared_ptr<store::Store> st = must(store::SqliteStore::open((dir / "bench.db").string()), "store");
+  auto profiles = must(pki::load_profiles(std::string(GRIDTRUST_SOURCE_DIR) + "/config/profiles.yaml"), "profiles");
+  pki::PkiConfig cfg;
+  cfg.endpoints = {"http://127.0.0.1:8081/crl/", "http://127.0.0.1:8081/ocsp"};
+  cfg.serial_block = 256;
+  pki::CertificateAuthority ca(profiles, token, st, cfg);
+  if (auto s = ca.create_hierarchy("bench"); !s.ok()) die("hierarchy: " + s.error().message);
+  auto issuer = must(st->issuer("cpo-sub2"), "issuer");
+
+  std::printf("generating %d CSRs (not timed)...\n", 2 * n + 100);
+  std::vector<Bytes> csrs;
+  for (int i = 0; i < 2 * n + 100; ++i) csrs.push_back(make_csr(i));
+  issuance_rate(ca, csrs, 0, 1, 100);  // warm-up: issuer keys, caches, first serial block
+
+  double raw1 = raw_sign_rate(pin, issuer->key_id, 1, n * 2);
+  double raw2 = raw_sign_rate(pin, issuer->key_id, 2, n);
+  double iss1 = issuance_rate(ca, csrs, 100, 1, n);
+  double iss2 = issuance_rate(ca, csrs, 100 + n, 2, n);
+  std::printf("\nissuance benchmark: %d certificates per run, P-256 CA key in SoftHSM2, SQLite WAL synchronous=FULL\n", n);
+  std::printf("  raw C_Sign (P-256)     1 thread : %9.0f signatures/s\n", raw1);
+  std::printf("  raw C_Sign (P-256)     2 threads: %9.0f signatures/s\n", raw2);
+  std::printf("  issuance from CSR      1 thread : %9.0f certificates/s   ratio issuance/raw = %.2f\n", iss1, iss1 / raw1);
+  std::printf("  issuance from CSR      2 threads: %9.0f certificates/s   ratio issuance/raw = %.2f\n", iss2, iss2 / raw2);
+  std::printf("  durable commits: %llu for %d certificates (group commit)\n",
+              static_cast<unsigned long long>(static_cast<store::SqliteStore&>(*st).commits()), 2 * n + 100);
+  token.reset();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return 0;
+}

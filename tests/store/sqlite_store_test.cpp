@@ -1,0 +1,140 @@
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include <sqlite3.h>
+
+#include "store/sqlite_store.h"
+#include "tests/support/test_support.h"
+
+using namespace gridtrust;
+using namespace gridtrust::store;
+
+namespace {
+CertificateRecord cert(const std::string& issuer, const std::string& serial) {
+  CertificateRecord c;
+  c.issuer = issuer;
+  c.serial = serial;
+  c.profile = "secc";
+  c.subject = "CN=x";
+  c.not_before = 1;
+  c.not_after = 2;
+  c.issued_at = 1;
+  c.der = {0x30, 0x00};
+  return c;
+}
+AuditEvent ev(const std::string& what) { return AuditEvent{"test", "issue", what, "{}"}; }
+}  // namespace
+
+TEST_CASE("a certificate can only be recorded under a reserved serial") {
+  test::TempDir dir;
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());
+  auto& s = **st;
+  auto r = s.record_issuance(cert("ca", "AA"), ev("ca/AA"));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == "conflict.serial_not_reserved");
+  REQUIRE(s.reserve_serials("ca", {"AA"}).ok());
+  CHECK(s.record_issuance(cert("ca", "AA"), ev("ca/AA")).ok());
+  // The same serial cannot be used twice.
+  auto again = s.record_issuance(cert("ca", "AA"), ev("ca/AA"));
+  CHECK(again.error().code == "conflict.serial_not_reserved");
+  CHECK(s.reserve_serials("ca", {"AA"}).error().code == "conflict.serial_collision");
+  // Same serial under another issuer is a different certificate.
+  CHECK(s.reserve_serials("other", {"AA"}).ok());
+}
+
+TEST_CASE("a failed job rolls back alone and leaves no audit entry") {
+  test::TempDir dir;
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());
+  auto& s = **st;
+  REQUIRE(s.reserve_serials("ca", {"01"}).ok());
+  REQUIRE(s.record_issuance(cert("ca", "01"), ev("ok")).ok());
+  REQUIRE_FALSE(s.record_issuance(cert("ca", "02"), ev("bad")).ok());
+  auto entries = s.audit_entries();
+  REQUIRE(entries.ok());
+  CHECK(entries->size() == 1);
+  CHECK(s.verify_audit()->ok);
+}
+
+TEST_CASE("concurrent issuances share durable commits and keep the chain intact") {
+  test::TempDir dir;
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());
+  auto& s = **st;
+  constexpr int kThreads = 4, kEach = 100;
+  std::vector<std::string> serials;
+  for (int i = 0; i < kThreads * kEach; ++i) serials.push_back("S" + std::to_string(i));
+  REQUIRE(s.reserve_serials("ca", serials).ok());
+  std::uint64_t before = s.commits();
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<std::future<Status>> pending;
+      for (int i = 0; i < kEach; ++i) {
+        auto serial = serials[t * kEach + i];
+        pending.push_back(s.record_issuance_async(cert("ca", serial), ev(serial)));
+      }
+      for (auto& f : pending)
+        if (!f.get().ok()) ++failures;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(failures == 0);
+  CHECK(s.commits() - before < static_cast<std::uint64_t>(kThreads * kEach));
+  auto report = s.verify_audit();
+  REQUIRE(report.ok());
+  CHECK(report->ok);
+  CHECK(report->entries == kThreads * kEach);
+  CertificateFilter all;
+  CHECK(s.list(all)->size() == static_cast<std::size_t>(kThreads * kEach));
+}
+
+TEST_CASE("revocation is recorded once, with reason and time") {
+  test::TempDir dir;
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());
+  auto& s = **st;
+  REQUIRE(s.reserve_serials("ca", {"0A"}).ok());
+  REQUIRE(s.record_issuance(cert("ca", "0A"), ev("0A")).ok());
+  auto r = s.revoke("ca", "0A", 1, 1234, ev("revoke"));
+  REQUIRE(r.ok());
+  CHECK(r->status == "revoked");
+  CHECK(*r->reason == 1);
+  CHECK(s.revoke("ca", "0A", 1, 1235, ev("revoke")).error().code == "conflict.already_revoked");
+  CHECK(s.revoke("ca", "0B", 1, 1235, ev("revoke")).error().code == "notfound.certificate");
+  CHECK(s.revoked_by("ca")->size() == 1);
+}
+
+TEST_CASE("the audit table refuses updates and deletes through SQL") {
+  test::TempDir dir;
+  {
+    auto st = SqliteStore::open(dir / "t.db");
+    REQUIRE(st.ok());
+    REQUIRE((*st)->append_audit(ev("x")).ok());
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir / "t.db").c_str(), &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "UPDATE audit SET actor='evil'", nullptr, nullptr, nullptr) != SQLITE_OK);
+  CHECK(sqlite3_exec(db, "DELETE FROM audit", nullptr, nullptr, nullptr) != SQLITE_OK);
+  // Someone with file access can drop the trigger; the hash chain still tells.
+  CHECK(sqlite3_exec(db, "DROP TRIGGER audit_no_update; UPDATE audit SET actor='evil'", nullptr, nullptr, nullptr) ==
+        SQLITE_OK);
+  sqlite3_close(db);
+  auto st = SqliteStore::open(dir / "t.db");
+  auto report = (*st)->verify_audit();
+  CHECK_FALSE(report->ok);
+  CHECK(*report->first_bad_id == 1);
+}
+
+TEST_CASE("a database from a newer schema is refused") {
+  test::TempDir dir;
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir / "t.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == "store.schema_too_new");
+}
