@@ -1,6 +1,9 @@
 #include "cli/commands.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -19,7 +22,17 @@ namespace {
 
 namespace json = boost::json;
 
+// A directory opens as an empty stream; name it unreadable rather than let it pass
+// for an empty file.
+Status check_readable(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return reject("usage.unreadable_file", "cannot read " + path + ": is a directory");
+  return Ok{};
+}
+
 Result<Bytes> read_file(const std::string& path, std::size_t limit) {
+  GT_TRY(check_readable(path));
   std::ifstream in(path, std::ios::binary);
   if (!in) return reject("usage.unreadable_file", "cannot read " + path);
   Bytes out;
@@ -29,7 +42,39 @@ Result<Bytes> read_file(const std::string& path, std::size_t limit) {
     // Read one byte past the limit so the caller can tell "too large" from "at limit".
     if (out.size() > limit) break;
   }
+  if (in.bad()) return reject("usage.unreadable_file", "cannot read " + path);
   return out;
+}
+
+// Commands that change the store (issue, crl) check --out before they act, so that an
+// unwritable output path is refused without leaving a certificate or CRL number behind.
+Status check_output_path(const std::optional<std::string>& path) {
+  if (!path) return Ok{};
+  std::error_code ec;
+  std::filesystem::path p(*path);
+  std::filesystem::path parent = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+  if (path->empty() || std::filesystem::is_directory(p, ec) || !std::filesystem::is_directory(parent, ec) ||
+      ::access(parent.c_str(), W_OK) != 0)
+    return reject("usage.unwritable_file", "cannot write " + *path);
+  return Ok{};
+}
+
+// Commands without positional arguments refuse stray words instead of ignoring them.
+Status no_positionals(const Args& a, const char* command) {
+  if (!a.positional.empty())
+    return reject("usage.unexpected_argument",
+                  std::string(command) + " takes no argument '" + a.positional.front() + "' (options start with --)");
+  return Ok{};
+}
+
+// Serial numbers on the command line: hexadecimal, optional 0x, any case.
+Result<std::string> normalise_serial(const std::string& text) {
+  std::string serial = text;
+  if (serial.rfind("0x", 0) == 0 || serial.rfind("0X", 0) == 0) serial = serial.substr(2);
+  for (auto& c : serial) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (serial.empty() || serial.size() > 40 || !from_hex(serial.size() % 2 ? "0" + serial : serial))
+    return reject("usage.bad_serial", "serial must be hexadecimal: '" + text + "'");
+  return serial;
 }
 
 // Writes to FILE atomically (temp file + rename) or to stdout.
@@ -87,6 +132,7 @@ Status cmd_issue(const std::vector<std::string>& words) {
   GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "csr", "subject", "out", "validity-days"},
                                    {"generate-key", "json"}));
   GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY(no_positionals(a, "issue"));
   GT_TRY_ASSIGN(std::string profile, a.required("profile"));
   pki::IssueOptions opt;
   opt.actor = actor();
@@ -103,6 +149,7 @@ Status cmd_issue(const std::vector<std::string>& words) {
   if (generate == a.value("csr").has_value())
     return reject("usage.bad_combination", "give either --csr FILE or --subject S --generate-key");
   if (generate && !a.value("subject")) return reject("usage.missing_option", "--generate-key needs --subject");
+  GT_TRY(check_output_path(a.value("out")));
   Bytes csr;
   if (!generate) {
     GT_TRY_ASSIGN(csr, read_file(*a.value("csr"), pki::kMaxCsrBytes));
@@ -124,8 +171,10 @@ Status cmd_issue(const std::vector<std::string>& words) {
 Status cmd_issue_bulk(const std::vector<std::string>& words) {
   GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "csr-list"}, {}));
   GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY(no_positionals(a, "issue-bulk"));
   GT_TRY_ASSIGN(std::string profile, a.required("profile"));
   GT_TRY_ASSIGN(std::string list, a.required("csr-list"));
+  GT_TRY(check_readable(list));
   std::ifstream in(list);
   if (!in) return reject("usage.unreadable_file", "cannot read " + list);
   GT_TRY_ASSIGN(auto ctx, app::open_pki(dir, 32));
@@ -146,6 +195,7 @@ Status cmd_issue_bulk(const std::vector<std::string>& words) {
 Status cmd_list(const std::vector<std::string>& words) {
   GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "status", "expiring-before"}, {"json"}));
   GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY(no_positionals(a, "list"));
   store::CertificateFilter f;
   f.profile = a.value("profile");
   f.status = a.value("status");
@@ -176,8 +226,7 @@ Status cmd_show(const std::vector<std::string>& words) {
   GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir"}, {"json", "pem"}));
   GT_TRY_ASSIGN(std::string dir, data_dir(a));
   if (a.positional.size() != 1) return reject("usage.missing_argument", "show takes one SERIAL");
-  std::string serial = a.positional[0];
-  for (auto& c : serial) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  GT_TRY_ASSIGN(std::string serial, normalise_serial(a.positional[0]));
   GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
   GT_TRY_ASSIGN(auto rows, ctx->store->find_by_serial(serial));
   if (rows.empty()) return reject("notfound.certificate", "no certificate with serial " + a.positional[0]);
@@ -217,6 +266,8 @@ Status cmd_revoke(const std::vector<std::string>& words) {
 Status cmd_crl(const std::vector<std::string>& words) {
   GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "issuer", "out"}, {}));
   GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY(no_positionals(a, "crl"));
+  GT_TRY(check_output_path(a.value("out")));
   GT_TRY_ASSIGN(std::string issuer, a.required("issuer"));
   GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
   GT_TRY_ASSIGN(std::string pem, ctx->ca->crl_pem(issuer, actor()));
@@ -226,6 +277,7 @@ Status cmd_crl(const std::vector<std::string>& words) {
 Status cmd_chain(const std::vector<std::string>& words) {
   GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "out"}, {}));
   GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY(no_positionals(a, "chain"));
   GT_TRY_ASSIGN(std::string profile, a.required("profile"));
   GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
   GT_TRY_ASSIGN(auto chain, ctx->ca->chain(profile));
@@ -264,6 +316,7 @@ Status cmd_audit(const std::vector<std::string>& words) {
 Status cmd_keys(const std::vector<std::string>& words) {
   GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir"}, {"json"}));
   GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  GT_TRY(no_positionals(a, "keys"));
   GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
   GT_TRY_ASSIGN(auto keys, ctx->token->list_private_keys());
   json::array arr;

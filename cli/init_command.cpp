@@ -33,6 +33,8 @@ Status write_private(const fs::path& path, const std::string& text) {
 
 Status cmd_init(const std::vector<std::string>& words) {
   GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profiles", "module"}, {}));
+  if (!a.positional.empty())
+    return reject("usage.unexpected_argument", "init takes no argument '" + a.positional.front() + "' (options start with --)");
   std::string dir_arg = data_dir_or_default(a.value("data-dir").value_or(""));
   if (dir_arg.empty()) return reject("usage.missing_option", "--data-dir is required (or set GRIDTRUST_DATA_DIR)");
   std::error_code ec;
