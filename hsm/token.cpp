@@ -335,6 +335,7 @@ Result<KeyRef> Token::generate_key_pair(KeyAlgorithm alg, const std::string& lab
   CK_ATTRIBUTE priv[] = {
       attr(CKA_TOKEN, &yes, 1), attr(CKA_PRIVATE, &yes, 1), attr(CKA_SENSITIVE, &yes, 1),
       attr(CKA_EXTRACTABLE, &no, 1), attr(CKA_SIGN, &yes, 1), attr(CKA_DERIVE, &no, 1),
+      attr(CKA_DECRYPT, &no, 1), attr(CKA_UNWRAP, &no, 1),
       attr(CKA_KEY_TYPE, &kt, sizeof kt), attr(CKA_LABEL, lbl, label.size()),
       attr(CKA_ID, ref.id.data(), ref.id.size())};
   Bytes point;
