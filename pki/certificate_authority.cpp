@@ -21,13 +21,6 @@ std::string details(std::initializer_list<std::pair<const char*, boost::json::va
   return boost::json::serialize(o);
 }
 
-Result<EvpPkeyPtr> public_key_from_der(const Bytes& der) {
-  const unsigned char* p = der.data();
-  EvpPkeyPtr key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
-  if (!key) return reject("hsm.bad_public_key", "cannot decode public key: " + openssl_errors());
-  return key;
-}
-
 constexpr std::int64_t kBackdateSeconds = 300;  // tolerate modest clock skew at relying parties
 
 }  // namespace
@@ -134,6 +127,16 @@ Result<std::pair<TimePoint, TimePoint>> CertificateAuthority::validity(const Pro
   return std::make_pair(nb, na);
 }
 
+Result<const FixedExtensions*> CertificateAuthority::extensions_for(IssuerState& issuer, const Profile& profile) {
+  std::lock_guard g(issuer.extensions_mu);
+  auto it = issuer.extensions.find(profile.name);
+  if (it == issuer.extensions.end()) {
+    GT_TRY_ASSIGN(auto exts, fixed_extensions(profile, issuer.cert.get(), profile.issuer, config_.endpoints));
+    it = issuer.extensions.emplace(profile.name, std::move(exts)).first;
+  }
+  return &it->second;
+}
+
 Result<const Profile*> CertificateAuthority::leaf_profile(const std::string& name) {
   const Profile* p = profiles_.find(name);
   if (!p) return reject("profile.unknown", "no profile named '" + name + "'");
@@ -147,7 +150,7 @@ Result<PendingIssuance> CertificateAuthority::issue_from_csr_async(const std::st
   GT_TRY_ASSIGN(CertificationRequest req, parse_csr(csr));
   GT_TRY(check_key_allowed(req, *profile));
   GT_TRY(verify_csr_signature(req));
-  return issue(*profile, req.subject.get(), req.key.get(), std::nullopt, opt);
+  return issue(*profile, req.subject.get(), req.spki_der, std::nullopt, opt);
 }
 
 Result<Issued> CertificateAuthority::issue_from_csr(const std::string& profile, const Bytes& csr,
@@ -168,17 +171,16 @@ Result<Issued> CertificateAuthority::issue_with_hsm_key(const std::string& profi
   GT_TRY(check_issuer_usable(profile->issuer, config_.now()));
   std::string label = profile_name + "-" + to_hex(random_bytes(6));
   GT_TRY_ASSIGN(hsm::KeyRef key, token_->generate_key_pair(profile->keys.front(), label));
-  GT_TRY_ASSIGN(EvpPkeyPtr pub, public_key_from_der(key.public_key_der));
-  auto pending = issue(*profile, name.get(), pub.get(), key, opt);
+  auto pending = issue(*profile, name.get(), key.public_key_der, key, opt);
   if (!pending.ok()) {
-    token_->destroy_key(key);  // no certificate: the key has no use
+    (void)token_->destroy_key(key);  // best effort: without a certificate the key has no use
     return pending.error();
   }
   GT_TRY(pending->durable.get());
   return std::move(pending->issued);
 }
 
-Result<PendingIssuance> CertificateAuthority::issue(const Profile& profile, X509_NAME* subject, EVP_PKEY* key,
+Result<PendingIssuance> CertificateAuthority::issue(const Profile& profile, X509_NAME* subject, const Bytes& spki,
                                                     std::optional<hsm::KeyRef> hsm_key, const IssueOptions& opt) {
   GT_TRY(check_subject(subject, profile));
   TimePoint now = config_.now();
@@ -187,9 +189,10 @@ Result<PendingIssuance> CertificateAuthority::issue(const Profile& profile, X509
   GT_TRY_ASSIGN(auto period, validity(profile, *issuer, opt, now));
   GT_TRY_ASSIGN(Bytes serial, next_serial(profile.issuer));
 
-  CertificateSpec spec{&profile, serial, subject, key, period.first, period.second,
+  CertificateSpec spec{&profile, serial, subject, &spki, period.first, period.second,
                        issuer->cert.get(), profile.issuer};
-  GT_TRY_ASSIGN(X509Ptr cert, build_certificate(spec, issuer->key.get(), config_.endpoints));
+  GT_TRY_ASSIGN(const FixedExtensions* fixed, extensions_for(*issuer, profile));
+  GT_TRY_ASSIGN(X509Ptr cert, build_certificate(spec, issuer->key.get(), config_.endpoints, fixed));
 
   Issued out;
   auto& rec = out.record;
@@ -231,7 +234,6 @@ Status CertificateAuthority::create_hierarchy(const std::string& actor) {
       GT_TRY_ASSIGN(parent, issuer_state(p->issuer));
     }
     GT_TRY_ASSIGN(hsm::KeyRef key, token_->generate_key_pair(p->keys.front(), "ca-" + p->name));
-    GT_TRY_ASSIGN(EvpPkeyPtr pub, public_key_from_der(key.public_key_der));
     TimePoint nb = now - std::chrono::seconds(kBackdateSeconds);
     TimePoint na = nb + std::chrono::days(p->validity_days);
     if (parent) {
@@ -245,7 +247,7 @@ Status CertificateAuthority::create_hierarchy(const std::string& actor) {
       GT_TRY_ASSIGN(self_key, hsm::make_evp_pkey(std::make_shared<hsm::HsmSigner>(token_, key)));
       signing_key = self_key.get();
     }
-    CertificateSpec spec{p, serial, name.get(), pub.get(), nb, na, parent ? parent->cert.get() : nullptr, p->issuer};
+    CertificateSpec spec{p, serial, name.get(), &key.public_key_der, nb, na, parent ? parent->cert.get() : nullptr, p->issuer};
     GT_TRY_ASSIGN(X509Ptr cert, build_certificate(spec, signing_key, config_.endpoints));
 
     store::CertificateRecord rec;

@@ -75,7 +75,11 @@ class CertificateAuthority {
     store::IssuerRecord record;
     X509Ptr cert;
     EvpPkeyPtr key;  // bridged HSM key
+    std::mutex extensions_mu;
+    std::map<std::string, FixedExtensions> extensions;  // per leaf profile; entries never move
   };
+
+  Result<const FixedExtensions*> extensions_for(IssuerState& issuer, const Profile& profile);
 
   Result<const Profile*> leaf_profile(const std::string& name);
   Result<IssuerState*> issuer_state(const std::string& profile);
@@ -83,7 +87,7 @@ class CertificateAuthority {
   Result<std::pair<TimePoint, TimePoint>> validity(const Profile& p, const IssuerState& issuer,
                                                    const IssueOptions& opt, TimePoint now);
   Result<Bytes> next_serial(const std::string& issuer);
-  Result<PendingIssuance> issue(const Profile& p, X509_NAME* subject, EVP_PKEY* key,
+  Result<PendingIssuance> issue(const Profile& p, X509_NAME* subject, const Bytes& spki,
                                 std::optional<hsm::KeyRef> hsm_key, const IssueOptions& opt);
   Result<std::vector<Bytes>> issuer_chain(const std::string& issuer_profile, bool include_root);
 

@@ -3,6 +3,7 @@
 // key (an HSM key through the EVP bridge).
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/encoding.h"
 #include "core/openssl_ptr.h"
@@ -21,14 +22,24 @@ struct CertificateSpec {
   const Profile* profile = nullptr;
   Bytes serial;                 // big-endian, positive
   const X509_NAME* subject = nullptr;
-  EVP_PKEY* subject_key = nullptr;
+  const Bytes* subject_spki = nullptr;  // SubjectPublicKeyInfo DER, already validated
   TimePoint not_before;
   TimePoint not_after;
   X509* issuer_cert = nullptr;  // null for a self-signed root
   std::string issuer_profile;   // names the CRL distribution point
 };
 
-Result<X509Ptr> build_certificate(const CertificateSpec& spec, EVP_PKEY* issuer_key, const Endpoints& endpoints);
+// The extensions every certificate of one profile under one issuer shares
+// (basicConstraints, keyUsage, EKU, AKI, CRL DP, AIA, OCSP no-check). Built once per
+// issuer and profile and reused: parsing them per certificate is measurable.
+using FixedExtensions = std::vector<X509ExtPtr>;
+Result<FixedExtensions> fixed_extensions(const Profile& profile, X509* issuer_cert, const std::string& issuer_profile,
+                                         const Endpoints& endpoints);
+
+// `fixed` may be null (then it is built for this certificate; a root needs that, as
+// its AKI comes from itself).
+Result<X509Ptr> build_certificate(const CertificateSpec& spec, EVP_PKEY* issuer_key, const Endpoints& endpoints,
+                                  const FixedExtensions* fixed = nullptr);
 
 const EVP_MD* digest_for(const std::string& name);
 Bytes certificate_der(X509* cert);

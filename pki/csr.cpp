@@ -4,6 +4,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/ecdsa.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 
@@ -116,6 +117,7 @@ Result<CertificationRequest> parse_csr(const Bytes& input) {
   auto key_oid = alg_fields.next(der::kOid);
   if (!key_oid) return malformed("public key algorithm");
   Bytes oid = key_oid->bytes();
+  req.spki_der = spki->bytes();
   p = spki->whole;
   if (oid == kOidEcPublicKey) {
     req.key_type = CsrKeyType::Ec;
@@ -187,9 +189,11 @@ Status verify_csr_signature(const CertificationRequest& req) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
     EVP_Digest(req.info_der.data(), req.info_der.size(), digest, &dlen, md, nullptr);
-    EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new(req.key.get(), nullptr));
-    ok = ctx && EVP_PKEY_verify_init(ctx.get()) == 1 &&
-         EVP_PKEY_verify(ctx.get(), req.signature.data(), req.signature.size(), digest, dlen) == 1;
+    // The key is a legacy EC_KEY (see parse_csr); verifying it directly skips the
+    // export to a provider key that EVP_PKEY_verify would do for every request.
+    const EC_KEY* ec = EVP_PKEY_get0_EC_KEY(req.key.get());
+    ok = ec && ECDSA_verify(0, digest, static_cast<int>(dlen), req.signature.data(),
+                            static_cast<int>(req.signature.size()), const_cast<EC_KEY*>(ec)) == 1;
   } else {
     int expected = req.key_type == CsrKeyType::Ed25519 ? NID_ED25519 : NID_ED448;
     if (req.signature_nid != expected) return reject("csr.bad_signature", "CSR signature algorithm does not match its EdDSA key");

@@ -21,6 +21,7 @@ struct CertificationRequest {
   X509NamePtr subject;
   CsrKeyType key_type = CsrKeyType::Other;
   EvpPkeyPtr key;      // decoded for EC and EdDSA keys only
+  Bytes spki_der;      // subjectPKInfo as sent
   Bytes info_der;      // certificationRequestInfo: what the signature covers
   int signature_nid = NID_undef;
   Bytes signature;     // BIT STRING contents

@@ -73,14 +73,26 @@ Result<Database> Database::open(const std::string& path) {
 
 Database& Database::operator=(Database&& o) noexcept {
   if (this != &o) {
+    cache_.clear();
     sqlite3_close(db_);
     db_ = o.db_;
+    cache_ = std::move(o.cache_);
     o.db_ = nullptr;
   }
   return *this;
 }
 
-Database::~Database() { sqlite3_close(db_); }
+Database::~Database() {
+  cache_.clear();  // statements first: sqlite3_close refuses a connection with live statements
+  sqlite3_close(db_);
+}
+
+PreparedStatement Database::prepared(const char* sql) {
+  auto& slot = cache_[sql];
+  if (!slot) slot = std::make_unique<Statement>(db_, sql);
+  slot->reset();
+  return PreparedStatement(*slot);
+}
 
 void Database::exec(const char* sql) {
   char* err = nullptr;

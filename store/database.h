@@ -1,6 +1,8 @@
 #pragma once
 // Thin RAII over sqlite3: one owner per connection and per statement.
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -48,12 +50,27 @@ struct StoreError : std::runtime_error {
   StoreError(int rc, const std::string& what) : std::runtime_error(what), rc(rc) {}
 };
 
+// A statement from Database::prepared(), reset when the guard goes out of scope so a
+// cached statement never holds a read open across a COMMIT.
+class PreparedStatement {
+ public:
+  explicit PreparedStatement(Statement& s) : s_(s) {}
+  PreparedStatement(const PreparedStatement&) = delete;
+  PreparedStatement& operator=(const PreparedStatement&) = delete;
+  ~PreparedStatement() { s_.reset(); }
+  Statement* operator->() { return &s_; }
+  Statement& operator*() { return s_; }
+
+ private:
+  Statement& s_;
+};
+
 class Database {
  public:
   static Result<Database> open(const std::string& path);
   Database(const Database&) = delete;  // a copy would close the connection twice
   Database& operator=(const Database&) = delete;
-  Database(Database&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+  Database(Database&& o) noexcept : db_(o.db_), cache_(std::move(o.cache_)) { o.db_ = nullptr; }
   Database& operator=(Database&& o) noexcept;
   ~Database();
 
@@ -61,10 +78,13 @@ class Database {
   sqlite3* handle() const { return db_; }
   std::int64_t last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
   int changes() const { return sqlite3_changes(db_); }
+  // Hot-path statements are prepared once per connection; `sql` must be a literal.
+  PreparedStatement prepared(const char* sql);
 
  private:
   explicit Database(sqlite3* db) : db_(db) {}
   sqlite3* db_ = nullptr;
+  std::map<const char*, std::unique_ptr<Statement>> cache_;
 };
 
 Status apply_migrations(Database& db);

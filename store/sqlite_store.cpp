@@ -37,13 +37,13 @@ constexpr const char* kIssuerColumns =
     "profile, parent, serial, subject, key_label, key_id, cert_der, not_before, not_after";
 
 void insert_certificate(Database& db, const CertificateRecord& c) {
-  Statement s(db.handle(),
-              "INSERT INTO certificates (issuer, serial, profile, subject, not_before, not_after, "
-              "issued_at, der, key_label, key_id) VALUES (?,?,?,?,?,?,?,?,?,?)");
-  s.bind(1, c.issuer).bind(2, c.serial).bind(3, c.profile).bind(4, c.subject);
-  s.bind(5, c.not_before).bind(6, c.not_after).bind(7, c.issued_at).bind(8, c.der);
-  s.bind(9, c.key_label).bind(10, c.key_id);
-  s.step();
+  auto s = db.prepared(
+      "INSERT INTO certificates (issuer, serial, profile, subject, not_before, not_after, "
+      "issued_at, der, key_label, key_id) VALUES (?,?,?,?,?,?,?,?,?,?)");
+  s->bind(1, c.issuer).bind(2, c.serial).bind(3, c.profile).bind(4, c.subject);
+  s->bind(5, c.not_before).bind(6, c.not_after).bind(7, c.issued_at).bind(8, c.der);
+  s->bind(9, c.key_label).bind(10, c.key_id);
+  s->step();
 }
 
 // Appends one entry at the head of the chain; runs inside the writer's transaction,
@@ -53,21 +53,21 @@ void append(Database& db, const AuditEvent& ev) {
   e.prev_hash = kGenesisHash;
   e.id = 1;
   {
-    Statement head(db.handle(), "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
-    if (head.step()) {
-      e.id = head.int64(0) + 1;
-      e.prev_hash = head.text(1);
+    auto head = db.prepared("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+    if (head->step()) {
+      e.id = head->int64(0) + 1;
+      e.prev_hash = head->text(1);
     }
   }
   e.ts = to_unix(now_seconds());
   e.event = ev;
   e.hash = audit_entry_hash(e);
-  Statement s(db.handle(),
-              "INSERT INTO audit (id, ts, actor, action, subject, details, prev_hash, hash) "
-              "VALUES (?,?,?,?,?,?,?,?)");
-  s.bind(1, e.id).bind(2, e.ts).bind(3, ev.actor).bind(4, ev.action).bind(5, ev.subject);
-  s.bind(6, ev.details).bind(7, e.prev_hash).bind(8, e.hash);
-  s.step();
+  auto s = db.prepared(
+      "INSERT INTO audit (id, ts, actor, action, subject, details, prev_hash, hash) "
+      "VALUES (?,?,?,?,?,?,?,?)");
+  s->bind(1, e.id).bind(2, e.ts).bind(3, ev.actor).bind(4, ev.action).bind(5, ev.subject);
+  s->bind(6, ev.details).bind(7, e.prev_hash).bind(8, e.hash);
+  s->step();
 }
 
 }  // namespace
@@ -125,15 +125,15 @@ void SqliteStore::writer_loop() {
     try {
       writer_db_.exec("BEGIN IMMEDIATE");
       for (auto& job : batch) {
-        writer_db_.exec("SAVEPOINT job");
+        writer_db_.prepared("SAVEPOINT job")->step();
         Status st = Ok{};
         try {
           st = job->fn(writer_db_);
         } catch (const StoreError& e) {
           st = reject(e.rc == SQLITE_CONSTRAINT ? "conflict.constraint" : "store.write_failed", e.what());
         }
-        if (!st.ok()) writer_db_.exec("ROLLBACK TO job");
-        writer_db_.exec("RELEASE job");
+        if (!st.ok()) writer_db_.prepared("ROLLBACK TO job")->step();
+        writer_db_.prepared("RELEASE job")->step();
         results.push_back(std::move(st));
       }
       writer_db_.exec("COMMIT");
@@ -177,10 +177,9 @@ Status SqliteStore::reserve_serials(const std::string& issuer, const std::vector
 
 std::future<Status> SqliteStore::record_issuance_async(CertificateRecord cert, AuditEvent event) {
   return submit([cert = std::move(cert), event = std::move(event)](Database& db) -> Status {
-    Statement mark(db.handle(),
-                   "UPDATE serials SET state='issued' WHERE issuer=? AND serial=? AND state='reserved'");
-    mark.bind(1, cert.issuer).bind(2, cert.serial);
-    mark.step();
+    auto mark = db.prepared("UPDATE serials SET state='issued' WHERE issuer=? AND serial=? AND state='reserved'");
+    mark->bind(1, cert.issuer).bind(2, cert.serial);
+    mark->step();
     if (db.changes() != 1)
       return reject("conflict.serial_not_reserved", "serial " + cert.serial + " was not reserved for " + cert.issuer);
     insert_certificate(db, cert);
@@ -266,15 +265,10 @@ Result<std::vector<CertificateRecord>> SqliteStore::revoked_by(const std::string
 
 Result<bool> SqliteStore::any_revoked(const std::vector<std::pair<std::string, std::string>>& certs) {
   return read<bool>([&](Database& db) {
-    if (!revoked_stmt_)
-      revoked_stmt_ = std::make_unique<Statement>(db.handle(),
-                                                  "SELECT status FROM certificates WHERE issuer=? AND serial=?");
     for (auto& [issuer, serial] : certs) {
-      revoked_stmt_->reset();
-      revoked_stmt_->bind(1, issuer).bind(2, serial);
-      bool revoked = revoked_stmt_->step() && revoked_stmt_->text(0) == "revoked";
-      revoked_stmt_->reset();
-      if (revoked) return true;
+      auto q = db.prepared("SELECT status FROM certificates WHERE issuer=? AND serial=?");
+      q->bind(1, issuer).bind(2, serial);
+      if (q->step() && q->text(0) == "revoked") return true;
     }
     return false;
   });

@@ -53,8 +53,6 @@ class SqliteStore final : public Store {
   Database writer_db_;
   Database reader_db_;
   std::mutex reader_mu_;
-  // Prepared once, reset per use; guarded by reader_mu_.
-  std::unique_ptr<Statement> revoked_stmt_;
 
   std::mutex mu_;
   std::condition_variable cv_;
