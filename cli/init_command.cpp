@@ -59,9 +59,10 @@ Status cmd_init(const std::vector<std::string>& words) {
                                               "objectstore.backend = file\n"
                                               "log.level = ERROR\n"
                                               "slots.removable = false\n"));
-  SecureString so_pin(to_hex(random_bytes(16)));
+  SecureString so_pin(to_hex(random_bytes(16)));  // zeroed when it goes out of scope
   SecureString user_pin(to_hex(random_bytes(16)));
-  GT_TRY(write_private(dir / "secrets" / "so.pin", so_pin.reveal() + "\n"));
+  // The SO PIN can re-initialise the token (destroying every key) or reset the user
+  // PIN; it is used once here and not kept next to the user PIN.
   GT_TRY(write_private(dir / "secrets" / "user.pin", user_pin.reveal() + "\n"));
   fs::copy_file(profiles_src, dir / "profiles.yaml", ec);
   if (ec) return reject("init.write_failed", "cannot copy profiles: " + ec.message());

@@ -17,8 +17,16 @@ void free_holder(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
   delete static_cast<SignerHolder*>(ptr);
 }
 
+// A copied EC_KEY (EC_KEY_copy, EVP_PKEY_dup) gets a holder of its own: OpenSSL copies
+// the raw pointer, and two keys freeing one holder would be a double free.
+int dup_holder(CRYPTO_EX_DATA*, const CRYPTO_EX_DATA*, void** from_d, int, long, void*) {
+  auto* src = *static_cast<SignerHolder**>(static_cast<void*>(from_d));
+  if (src) *from_d = new SignerHolder(*src);
+  return 1;
+}
+
 int holder_index() {
-  static const int idx = EC_KEY_get_ex_new_index(0, nullptr, nullptr, nullptr, free_holder);
+  static const int idx = EC_KEY_get_ex_new_index(0, nullptr, nullptr, dup_holder, free_holder);
   return idx;
 }
 

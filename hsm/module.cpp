@@ -68,7 +68,7 @@ Module::Module(Module&& o) noexcept
 
 Module& Module::operator=(Module&& o) noexcept {
   if (this != &o) {
-    this->~Module();
+    release();
     fn_ = o.fn_;
     path_ = std::move(o.path_);
     initialized_ = o.initialized_;
@@ -79,12 +79,15 @@ Module& Module::operator=(Module&& o) noexcept {
   return *this;
 }
 
-Module::~Module() {
+Module::~Module() { release(); }
+
+void Module::release() noexcept {
   if (fn_) {
     SigpipeGuard no_sigpipe;
     if (initialized_) p11_kit_module_finalize(fn_);
     p11_kit_module_release(fn_);
     fn_ = nullptr;
+    initialized_ = false;
   }
 }
 

@@ -35,6 +35,7 @@ class Module {
   Status reinitialize();
 
  private:
+  void release() noexcept;  // finalise and unload; safe to call twice
   Module(CK_FUNCTION_LIST* fn, std::string path);
   CK_FUNCTION_LIST* fn_ = nullptr;
   std::string path_;

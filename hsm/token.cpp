@@ -340,10 +340,20 @@ Result<KeyRef> Token::generate_key_pair(KeyAlgorithm alg, const std::string& lab
       attr(CKA_ID, ref.id.data(), ref.id.size())};
   Bytes point;
   auto st = run("C_GenerateKeyPair", [&](CK_SESSION_HANDLE s) {
-    CK_OBJECT_HANDLE hpub, hpriv;
-    CK_RV rv = module_.fn()->C_GenerateKeyPair(s, &mech, pub, std::size(pub), priv, std::size(priv),
-                                               &hpub, &hpriv);
+    // A retry after a lost connection must not make a second pair under the same
+    // CKA_ID: if the first attempt got as far as the token, use what it made.
+    CK_OBJECT_CLASS pub_class = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE find[] = {attr(CKA_CLASS, &pub_class, sizeof pub_class), attr(CKA_ID, ref.id.data(), ref.id.size())};
+    std::vector<CK_OBJECT_HANDLE> existing;
+    CK_RV rv = find_objects(module_.fn(), s, find, 2, &existing);
     if (rv != CKR_OK) return rv;
+    CK_OBJECT_HANDLE hpub, hpriv;
+    if (!existing.empty()) {
+      hpub = existing.front();
+    } else {
+      rv = module_.fn()->C_GenerateKeyPair(s, &mech, pub, std::size(pub), priv, std::size(priv), &hpub, &hpriv);
+      if (rv != CKR_OK) return rv;
+    }
     return get_bytes(module_.fn(), s, hpub, CKA_EC_POINT, &point);
   });
   if (!st.ok()) return st.error();
@@ -359,6 +369,7 @@ Result<std::optional<KeyRef>> Token::find_key(const std::string& label) {
   Bytes id, params, point;
   bool have = false;
   auto st = run("find key", [&](CK_SESSION_HANDLE s) {
+    have = false;  // a retried attempt starts afresh
     std::vector<CK_OBJECT_HANDLE> found;
     CK_RV rv = find_objects(module_.fn(), s, tmpl, 2, &found);
     if (rv != CKR_OK || found.empty()) return rv;
@@ -384,6 +395,7 @@ Result<KeyRef> Token::find_key_by_id(const Bytes& id) {
   std::string label;
   bool have = false;
   auto st = run("find key", [&](CK_SESSION_HANDLE s) {
+    have = false;
     std::vector<CK_OBJECT_HANDLE> found;
     CK_RV rv = find_objects(module_.fn(), s, tmpl, 2, &found);
     if (rv != CKR_OK || found.empty()) return rv;

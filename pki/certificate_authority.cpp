@@ -69,12 +69,22 @@ Result<Bytes> CertificateAuthority::next_serial(const std::string& issuer) {
 
 Result<CertificateAuthority::IssuerState*> CertificateAuthority::issuer_state(const std::string& profile) {
   std::lock_guard g(issuers_mu_);
+  return issuer_state_locked(profile);
+}
+
+Result<CertificateAuthority::IssuerState*> CertificateAuthority::issuer_state_locked(const std::string& profile) {
   if (auto it = issuers_.find(profile); it != issuers_.end()) return it->second.get();
   GT_TRY_ASSIGN(auto rec, store_->issuer(profile));
   if (!rec) return reject("issuer.missing", "CA '" + profile + "' has not been created (run gridtrust init)");
   auto state = std::make_unique<IssuerState>();
   state->record = *rec;
   GT_TRY_ASSIGN(state->cert, certificate_from_der(rec->cert_der));
+  // (issuer, serial) of this CA's certificate and of every CA above it.
+  state->chain_certs.emplace_back(rec->parent, rec->serial);
+  if (rec->parent != profile) {
+    GT_TRY_ASSIGN(IssuerState * parent, issuer_state_locked(rec->parent));
+    state->chain_certs.insert(state->chain_certs.end(), parent->chain_certs.begin(), parent->chain_certs.end());
+  }
   GT_TRY_ASSIGN(hsm::KeyRef key, token_->find_key_by_id(rec->key_id));
   auto signer = std::make_shared<hsm::HsmSigner>(token_, key);
   GT_TRY_ASSIGN(state->key, hsm::make_evp_pkey(signer));
@@ -127,12 +137,15 @@ Result<std::pair<TimePoint, TimePoint>> CertificateAuthority::validity(const Pro
   return std::make_pair(nb, na);
 }
 
-Result<const FixedExtensions*> CertificateAuthority::extensions_for(IssuerState& issuer, const Profile& profile) {
+Result<const FixedExtensions*> CertificateAuthority::extensions_for(IssuerState& issuer, const Profile& profile,
+                                                                    bool edwards_subject) {
   std::lock_guard g(issuer.extensions_mu);
-  auto it = issuer.extensions.find(profile.name);
+  std::string key = profile.name + (edwards_subject ? "/eddsa" : "");
+  auto it = issuer.extensions.find(key);
   if (it == issuer.extensions.end()) {
-    GT_TRY_ASSIGN(auto exts, fixed_extensions(profile, issuer.cert.get(), profile.issuer, config_.endpoints));
-    it = issuer.extensions.emplace(profile.name, std::move(exts)).first;
+    GT_TRY_ASSIGN(auto exts, fixed_extensions(profile, issuer.cert.get(), profile.issuer, config_.endpoints,
+                                              edwards_subject));
+    it = issuer.extensions.emplace(key, std::move(exts)).first;
   }
   return &it->second;
 }
@@ -150,7 +163,8 @@ Result<PendingIssuance> CertificateAuthority::issue_from_csr_async(const std::st
   GT_TRY_ASSIGN(CertificationRequest req, parse_csr(csr));
   GT_TRY(check_key_allowed(req, *profile));
   GT_TRY(verify_csr_signature(req));
-  return issue(*profile, req.subject.get(), req.spki_der, std::nullopt, opt);
+  bool edwards = req.key_type == CsrKeyType::Ed25519 || req.key_type == CsrKeyType::Ed448;
+  return issue(*profile, req.subject.get(), req.spki_der, edwards, std::nullopt, opt);
 }
 
 Result<Issued> CertificateAuthority::issue_from_csr(const std::string& profile, const Bytes& csr,
@@ -171,7 +185,7 @@ Result<Issued> CertificateAuthority::issue_with_hsm_key(const std::string& profi
   GT_TRY(check_issuer_usable(profile->issuer, config_.now()));
   std::string label = profile_name + "-" + to_hex(random_bytes(6));
   GT_TRY_ASSIGN(hsm::KeyRef key, token_->generate_key_pair(profile->keys.front(), label));
-  auto pending = issue(*profile, name.get(), key.public_key_der, key, opt);
+  auto pending = issue(*profile, name.get(), key.public_key_der, hsm::is_edwards(key.algorithm), key, opt);
   if (!pending.ok()) {
     (void)token_->destroy_key(key);  // best effort: without a certificate the key has no use
     return pending.error();
@@ -181,6 +195,7 @@ Result<Issued> CertificateAuthority::issue_with_hsm_key(const std::string& profi
 }
 
 Result<PendingIssuance> CertificateAuthority::issue(const Profile& profile, X509_NAME* subject, const Bytes& spki,
+                                                    bool edwards_subject,
                                                     std::optional<hsm::KeyRef> hsm_key, const IssueOptions& opt) {
   GT_TRY(check_subject(subject, profile));
   TimePoint now = config_.now();
@@ -190,8 +205,8 @@ Result<PendingIssuance> CertificateAuthority::issue(const Profile& profile, X509
   GT_TRY_ASSIGN(Bytes serial, next_serial(profile.issuer));
 
   CertificateSpec spec{&profile, serial, subject, &spki, period.first, period.second,
-                       issuer->cert.get(), profile.issuer};
-  GT_TRY_ASSIGN(const FixedExtensions* fixed, extensions_for(*issuer, profile));
+                       issuer->cert.get(), profile.issuer, edwards_subject};
+  GT_TRY_ASSIGN(const FixedExtensions* fixed, extensions_for(*issuer, profile, edwards_subject));
   GT_TRY_ASSIGN(X509Ptr cert, build_certificate(spec, issuer->key.get(), config_.endpoints, fixed));
 
   Issued out;
@@ -217,7 +232,7 @@ Result<PendingIssuance> CertificateAuthority::issue(const Profile& profile, X509
                                 {"subject", rec.subject.c_str()},
                                 {"not_after", rec.not_after},
                                 {"hsm_key", hsm_key ? hsm_key->label.c_str() : ""}})};
-  auto durable = store_->record_issuance_async(rec, std::move(ev));
+  auto durable = store_->record_issuance_async(rec, std::move(ev), issuer->chain_certs);
   return PendingIssuance{std::move(out), std::move(durable)};
 }
 
@@ -247,7 +262,8 @@ Status CertificateAuthority::create_hierarchy(const std::string& actor) {
       GT_TRY_ASSIGN(self_key, hsm::make_evp_pkey(std::make_shared<hsm::HsmSigner>(token_, key)));
       signing_key = self_key.get();
     }
-    CertificateSpec spec{p, serial, name.get(), &key.public_key_der, nb, na, parent ? parent->cert.get() : nullptr, p->issuer};
+    CertificateSpec spec{p, serial, name.get(), &key.public_key_der, nb, na, parent ? parent->cert.get() : nullptr, p->issuer,
+                         hsm::is_edwards(key.algorithm)};
     GT_TRY_ASSIGN(X509Ptr cert, build_certificate(spec, signing_key, config_.endpoints));
 
     store::CertificateRecord rec;
@@ -305,32 +321,17 @@ Result<store::CertificateRecord> CertificateAuthority::revoke(const std::string&
   if (rows.size() > 1) return reject("usage.ambiguous_serial", "serial " + serial + " exists under several issuers");
   const auto& target = rows.front();
   auto now = to_unix(config_.now());
+  // keyCompromise or cACompromise of a CA takes everything below it down in the same
+  // transaction (DESIGN: revokes downwards); the children get cACompromise.
+  const Profile* tp = profiles_.find(target.profile);
+  std::optional<int> cascade;
+  if (tp && tp->is_ca() && (*reason == 1 || *reason == 2)) cascade = 2;
   GT_TRY_ASSIGN(auto revoked,
                 store_->revoke(target.issuer, target.serial, *reason, now,
                                store::AuditEvent{actor, "revoke", target.issuer + "/" + target.serial,
                                                  details({{"reason", reason_name.c_str()},
-                                                          {"profile", target.profile.c_str()}})}));
-  // A compromised CA key takes everything below it down (DESIGN: revokes downwards).
-  const Profile* tp = profiles_.find(target.profile);
-  if (tp && tp->is_ca() && (*reason == 1 || *reason == 2)) {
-    std::vector<std::string> cas = {target.profile};
-    while (!cas.empty()) {
-      std::string ca = cas.back();
-      cas.pop_back();
-      store::CertificateFilter f;
-      f.status = "valid";
-      GT_TRY_ASSIGN(auto all, store_->list(f));
-      for (auto& c : all) {
-        if (c.issuer != ca || (c.issuer == c.profile)) continue;
-        auto r = store_->revoke(c.issuer, c.serial, 2, now,
-                                store::AuditEvent{actor, "revoke", c.issuer + "/" + c.serial,
-                                                  details({{"reason", "cACompromise"},
-                                                           {"cascade_from", target.profile.c_str()}})});
-        if (!r.ok() && r.error().code != "conflict.already_revoked") return r.error();
-        if (const Profile* cp = profiles_.find(c.profile); cp && cp->is_ca()) cas.push_back(c.profile);
-      }
-    }
-  }
+                                                          {"profile", target.profile.c_str()}})},
+                               cascade));
   return revoked;
 }
 
@@ -339,10 +340,9 @@ Result<std::string> CertificateAuthority::crl_pem(const std::string& issuer_prof
   if (!p) return reject("profile.unknown", "no profile named '" + issuer_profile + "'");
   if (!p->is_ca()) return reject("profile.not_ca", "profile '" + issuer_profile + "' does not issue CRLs");
   GT_TRY_ASSIGN(IssuerState * issuer, issuer_state(issuer_profile));
-  GT_TRY_ASSIGN(auto revoked, store_->revoked_by(issuer_profile));
-  GT_TRY_ASSIGN(std::int64_t number,
-                store_->next_crl_number(issuer_profile, store::AuditEvent{actor, "crl", issuer_profile,
-                                                                          details({{"revoked", revoked.size()}})}));
+  GT_TRY_ASSIGN(auto snapshot, store_->crl_snapshot(issuer_profile, actor));
+  const auto& revoked = snapshot.revoked;
+  const std::int64_t number = snapshot.number;
   TimePoint now = config_.now();
   X509CrlPtr crl(X509_CRL_new());
   Asn1TimePtr last(ASN1_TIME_set(nullptr, static_cast<time_t>(to_unix(now))));

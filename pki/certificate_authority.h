@@ -75,19 +75,21 @@ class CertificateAuthority {
     store::IssuerRecord record;
     X509Ptr cert;
     EvpPkeyPtr key;  // bridged HSM key
+    std::vector<std::pair<std::string, std::string>> chain_certs;  // (issuer, serial) of this CA and above
     std::mutex extensions_mu;
     std::map<std::string, FixedExtensions> extensions;  // per leaf profile; entries never move
   };
 
-  Result<const FixedExtensions*> extensions_for(IssuerState& issuer, const Profile& profile);
+  Result<const FixedExtensions*> extensions_for(IssuerState& issuer, const Profile& profile, bool edwards_subject);
 
   Result<const Profile*> leaf_profile(const std::string& name);
   Result<IssuerState*> issuer_state(const std::string& profile);
+  Result<IssuerState*> issuer_state_locked(const std::string& profile);  // issuers_mu_ held
   Status check_issuer_usable(const std::string& profile, TimePoint now);
   Result<std::pair<TimePoint, TimePoint>> validity(const Profile& p, const IssuerState& issuer,
                                                    const IssueOptions& opt, TimePoint now);
   Result<Bytes> next_serial(const std::string& issuer);
-  Result<PendingIssuance> issue(const Profile& p, X509_NAME* subject, const Bytes& spki,
+  Result<PendingIssuance> issue(const Profile& p, X509_NAME* subject, const Bytes& spki, bool edwards_subject,
                                 std::optional<hsm::KeyRef> hsm_key, const IssueOptions& opt);
   Result<std::vector<Bytes>> issuer_chain(const std::string& issuer_profile, bool include_root);
 

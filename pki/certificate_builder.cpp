@@ -73,7 +73,7 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 Result<FixedExtensions> fixed_extensions(const Profile& p, X509* issuer_cert, const std::string& issuer_profile,
-                                         const Endpoints& ep) {
+                                         const Endpoints& ep, bool edwards_subject) {
   FixedExtensions out;
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, issuer_cert, nullptr, nullptr, nullptr, 0);
@@ -86,7 +86,13 @@ Result<FixedExtensions> fixed_extensions(const Profile& p, X509* issuer_cert, co
   std::string bc = p.is_ca() ? "critical,CA:TRUE" : "critical,CA:FALSE";
   if (p.is_ca() && p.path_len) bc += ",pathlen:" + std::to_string(*p.path_len);
   GT_TRY(add(NID_basic_constraints, bc));
-  GT_TRY(add(NID_key_usage, "critical," + join(p.key_usage)));
+  std::vector<std::string> usages;
+  for (auto& u : p.key_usage) {
+    // RFC 8410 5: an Ed25519/Ed448 key signs only; it cannot agree or encipher keys.
+    if (edwards_subject && (u == "keyAgreement" || u == "keyEncipherment" || u == "dataEncipherment")) continue;
+    usages.push_back(u);
+  }
+  GT_TRY(add(NID_key_usage, "critical," + join(usages)));
   if (!p.extended_key_usage.empty()) {
     std::vector<std::string> ekus;
     for (auto& e : p.extended_key_usage) ekus.push_back(e == "dispatchAuthority" ? kDispatchAuthorityOid : e);
@@ -138,15 +144,27 @@ Result<X509Ptr> build_certificate(const CertificateSpec& spec, EVP_PKEY* issuer_
   }
   FixedExtensions own;
   if (!fixed) {
-    GT_TRY_ASSIGN(own, fixed_extensions(p, spec.issuer_cert ? spec.issuer_cert : cert.get(), spec.issuer_profile, ep));
+    GT_TRY_ASSIGN(own, fixed_extensions(p, spec.issuer_cert ? spec.issuer_cert : cert.get(), spec.issuer_profile, ep,
+                                        spec.edwards_subject));
     fixed = &own;
   }
   for (auto& ext : *fixed) GT_TRY(add_ext(cert.get(), ext.get()));
   if (p.san_dns_from_cn) {
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, nullptr, cert.get(), nullptr, nullptr, 0);
-    GT_TRY_ASSIGN(auto san, make_ext(&ctx, NID_subject_alt_name, "DNS:" + common_name(spec.subject)));
-    GT_TRY(add_ext(cert.get(), san.get()));
+    // Built as a GeneralName, not through OpenSSL's config syntax, so nothing in the CN
+    // can add names of its own ("a,DNS:b").
+    std::string cn = common_name(spec.subject);
+    GeneralNamesPtr names(sk_GENERAL_NAME_new_null());
+    GENERAL_NAME* dns = GENERAL_NAME_new();
+    ASN1_IA5STRING* ia5 = ASN1_IA5STRING_new();
+    if (!names || !dns || !ia5 || ASN1_STRING_set(ia5, cn.data(), static_cast<int>(cn.size())) != 1) {
+      GENERAL_NAME_free(dns);
+      ASN1_IA5STRING_free(ia5);
+      return reject("internal.openssl", "cannot build subjectAltName");
+    }
+    GENERAL_NAME_set0_value(dns, GEN_DNS, ia5);
+    sk_GENERAL_NAME_push(names.get(), dns);
+    if (X509_add1_ext_i2d(cert.get(), NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) != 1)
+      return reject("internal.openssl", "cannot add subjectAltName: " + openssl_errors());
   }
 
   const EVP_MD* md = EVP_PKEY_get_base_id(issuer_key) == EVP_PKEY_EC ? digest_for(p.digest) : nullptr;

@@ -27,6 +27,7 @@ struct CertificateSpec {
   TimePoint not_after;
   X509* issuer_cert = nullptr;  // null for a self-signed root
   std::string issuer_profile;   // names the CRL distribution point
+  bool edwards_subject = false;  // Ed25519/Ed448 subject key (RFC 8410 key usages)
 };
 
 // The extensions every certificate of one profile under one issuer shares
@@ -34,7 +35,7 @@ struct CertificateSpec {
 // issuer and profile and reused: parsing them per certificate is measurable.
 using FixedExtensions = std::vector<X509ExtPtr>;
 Result<FixedExtensions> fixed_extensions(const Profile& profile, X509* issuer_cert, const std::string& issuer_profile,
-                                         const Endpoints& endpoints);
+                                         const Endpoints& endpoints, bool edwards_subject);
 
 // `fixed` may be null (then it is built for this certificate; a root needs that, as
 // its AKI comes from itself).

@@ -112,7 +112,10 @@ Result<CertificationRequest> parse_csr(const Bytes& input) {
 
   DerReader spki_fields(*spki);
   auto key_alg = spki_fields.next(der::kSequence);
-  if (!key_alg || !spki_fields.next(der::kBitString) || !spki_fields.at_end()) return malformed("subjectPublicKeyInfo");
+  auto key_bits = key_alg ? spki_fields.next(der::kBitString) : std::nullopt;
+  if (!key_bits || !spki_fields.at_end()) return malformed("subjectPublicKeyInfo");
+  if (key_bits->content_len < 2 || key_bits->content[0] != 0)
+    return reject("csr.bad_public_key", "subjectPublicKey BIT STRING must have no unused bits");
   DerReader alg_fields(*key_alg);
   auto key_oid = alg_fields.next(der::kOid);
   if (!key_oid) return malformed("public key algorithm");
@@ -121,6 +124,9 @@ Result<CertificationRequest> parse_csr(const Bytes& input) {
   p = spki->whole;
   if (oid == kOidEcPublicKey) {
     req.key_type = CsrKeyType::Ec;
+    // RFC 5480 2.1.1: namedCurve only; explicit curve parameters are refused.
+    if (!alg_fields.next(der::kOid) || !alg_fields.at_end())
+      return reject("csr.curve_not_allowed", "EC key without a named curve");
     // Legacy EC decoder: fast, checks the curve and that the point is on it.
     std::unique_ptr<EC_KEY, OsslDeleter<EC_KEY_free>> ec(d2i_EC_PUBKEY(nullptr, &p, static_cast<long>(spki->whole_len)));
     openssl_errors();

@@ -84,6 +84,16 @@ Status apply_migrations(Database& db) {
                                                 std::to_string(schema_version()) + ")");
     for (int i = current; i < schema_version(); ++i) {
       db.exec("BEGIN IMMEDIATE");
+      {
+        // Another process may have migrated while we waited for the write lock.
+        Statement again(db.handle(), "PRAGMA user_version");
+        again.step();
+        if (again.int64(0) > i) {
+          db.exec("COMMIT");
+          i = static_cast<int>(again.int64(0)) - 1;
+          continue;
+        }
+      }
       try {
         db.exec(migrations()[i]);
         db.exec(("PRAGMA user_version=" + std::to_string(i + 1)).c_str());

@@ -131,6 +131,9 @@ void SqliteStore::writer_loop() {
           st = job->fn(writer_db_);
         } catch (const StoreError& e) {
           st = reject(e.rc == SQLITE_CONSTRAINT ? "conflict.constraint" : "store.write_failed", e.what());
+        } catch (const std::exception& e) {
+          // Nothing may escape the writer thread: its callers wait on these promises.
+          st = reject("internal.error", e.what());
         }
         if (!st.ok()) writer_db_.prepared("ROLLBACK TO job")->step();
         writer_db_.prepared("RELEASE job")->step();
@@ -138,7 +141,7 @@ void SqliteStore::writer_loop() {
       }
       writer_db_.exec("COMMIT");
       ++commits_;
-    } catch (const StoreError& e) {
+    } catch (const std::exception& e) {
       sqlite3_exec(writer_db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
       commit_status = reject("store.write_failed", std::string("commit failed: ") + e.what());
     }
@@ -175,8 +178,16 @@ Status SqliteStore::reserve_serials(const std::string& issuer, const std::vector
       .get();
 }
 
-std::future<Status> SqliteStore::record_issuance_async(CertificateRecord cert, AuditEvent event) {
-  return submit([cert = std::move(cert), event = std::move(event)](Database& db) -> Status {
+std::future<Status> SqliteStore::record_issuance_async(CertificateRecord cert, AuditEvent event,
+                                                       std::vector<std::pair<std::string, std::string>> issuer_chain) {
+  return submit([cert = std::move(cert), event = std::move(event),
+                 chain = std::move(issuer_chain)](Database& db) -> Status {
+    for (auto& [issuer, serial] : chain) {
+      auto q = db.prepared("SELECT status FROM certificates WHERE issuer=? AND serial=?");
+      q->bind(1, issuer).bind(2, serial);
+      if (q->step() && q->text(0) == "revoked")
+        return reject("issuer.revoked", "an issuing CA was revoked before certificate " + cert.serial + " was stored");
+    }
     auto mark = db.prepared("UPDATE serials SET state='issued' WHERE issuer=? AND serial=? AND state='reserved'");
     mark->bind(1, cert.issuer).bind(2, cert.serial);
     mark->step();
@@ -275,43 +286,94 @@ Result<bool> SqliteStore::any_revoked(const std::vector<std::pair<std::string, s
 }
 
 Result<CertificateRecord> SqliteStore::revoke(const std::string& issuer, const std::string& serial, int reason,
-                                              std::int64_t when, AuditEvent event) {
+                                              std::int64_t when, AuditEvent event, std::optional<int> cascade_reason) {
   CertificateRecord out;
+  auto set_revoked = [](Database& db, const std::string& iss, const std::string& ser, std::int64_t at, int why) {
+    Statement u(db.handle(),
+                "UPDATE certificates SET status='revoked', revoked_at=?, reason=? WHERE issuer=? AND serial=? "
+                "AND status='valid'");
+    u.bind(1, at).bind(2, static_cast<std::int64_t>(why)).bind(3, iss).bind(4, ser);
+    u.step();
+  };
   Status st = submit([&](Database& db) -> Status {
                 Statement q(db.handle(), (std::string("SELECT ") + kCertColumns +
                                           " FROM certificates WHERE issuer=? AND serial=?").c_str());
                 q.bind(1, issuer).bind(2, serial);
                 if (!q.step()) return reject("notfound.certificate", "no certificate " + serial + " from " + issuer);
                 out = cert_from_row(q);
-                if (out.status == "revoked")
+                bool already = out.status == "revoked";
+                if (already && !cascade_reason)
                   return reject("conflict.already_revoked", "certificate " + serial + " is already revoked");
-                Statement u(db.handle(),
-                            "UPDATE certificates SET status='revoked', revoked_at=?, reason=? WHERE issuer=? AND serial=?");
-                u.bind(1, when).bind(2, static_cast<std::int64_t>(reason)).bind(3, issuer).bind(4, serial);
-                u.step();
-                append(db, event);
-                out.status = "revoked";
-                out.revoked_at = when;
-                out.reason = reason;
+                if (!already) {
+                  set_revoked(db, issuer, serial, when, reason);
+                  append(db, event);
+                  out.status = "revoked";
+                  out.revoked_at = when;
+                  out.reason = reason;
+                }
+                if (!cascade_reason) return Ok{};
+                std::size_t cascaded = 0;
+                // Walk down from the CA this certificate belongs to (if it is one).
+                std::vector<std::string> cas;
+                {
+                  Statement ca(db.handle(), "SELECT profile FROM issuers WHERE serial=? AND parent=? AND profile<>parent");
+                  ca.bind(1, serial).bind(2, issuer);
+                  while (ca.step()) cas.push_back(ca.text(0));
+                }
+                while (!cas.empty()) {
+                  std::string ca = cas.back();
+                  cas.pop_back();
+                  std::vector<std::pair<std::string, std::string>> below;
+                  {
+                    Statement c(db.handle(),
+                                "SELECT serial, profile FROM certificates WHERE issuer=? AND status='valid' AND NOT "
+                                "EXISTS (SELECT 1 FROM issuers i WHERE i.profile=certificates.issuer AND "
+                                "i.parent=i.profile AND i.serial=certificates.serial)");
+                    c.bind(1, ca);
+                    while (c.step()) below.emplace_back(c.text(0), c.text(1));
+                  }
+                  for (auto& [child_serial, child_profile] : below) {
+                    ++cascaded;
+                    set_revoked(db, ca, child_serial, when, *cascade_reason);
+                    append(db, AuditEvent{event.actor, "revoke", ca + "/" + child_serial,
+                                          "{\"reason\":" + std::to_string(*cascade_reason) +
+                                              ",\"cascade_from\":\"" + issuer + "/" + serial + "\"}"});
+                    Statement sub(db.handle(), "SELECT profile FROM issuers WHERE serial=? AND parent=?");
+                    sub.bind(1, child_serial).bind(2, ca);
+                    while (sub.step()) cas.push_back(sub.text(0));
+                  }
+                }
+                // Asked again for a CA already revoked: completing an interrupted
+                // cascade is the point; with nothing left to do it is a conflict.
+                if (already && cascaded == 0)
+                  return reject("conflict.already_revoked", "certificate " + serial + " is already revoked");
                 return Ok{};
               }).get();
   if (!st.ok()) return st.error();
   return out;
 }
 
-Result<std::int64_t> SqliteStore::next_crl_number(const std::string& issuer, AuditEvent event) {
-  std::int64_t number = 0;
+Result<Store::CrlSnapshot> SqliteStore::crl_snapshot(const std::string& issuer, const std::string& actor) {
+  CrlSnapshot snap;
   Status st = submit([&](Database& db) -> Status {
+                snap.revoked.clear();
                 Statement u(db.handle(), "UPDATE issuers SET crl_number = crl_number + 1 WHERE profile=? RETURNING crl_number");
                 u.bind(1, issuer);
                 if (!u.step()) return reject("notfound.issuer", "no issuer " + issuer);
-                number = u.int64(0);
+                snap.number = u.int64(0);
                 while (u.step()) {}
-                append(db, event);
+                Statement q(db.handle(), (std::string("SELECT ") + kCertColumns +
+                                          " FROM certificates WHERE issuer=? AND status='revoked' AND serial NOT IN "
+                                          "(SELECT serial FROM issuers WHERE profile=? AND parent=profile) ORDER BY id").c_str());
+                q.bind(1, issuer).bind(2, issuer);
+                while (q.step()) snap.revoked.push_back(cert_from_row(q));
+                append(db, AuditEvent{actor, "crl", issuer,
+                                      "{\"number\":" + std::to_string(snap.number) +
+                                          ",\"revoked\":" + std::to_string(snap.revoked.size()) + "}"});
                 return Ok{};
               }).get();
   if (!st.ok()) return st.error();
-  return number;
+  return snap;
 }
 
 Status SqliteStore::append_audit(AuditEvent event) {

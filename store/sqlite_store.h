@@ -20,7 +20,8 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   Status reserve_serials(const std::string& issuer, const std::vector<std::string>& serials) override;
-  std::future<Status> record_issuance_async(CertificateRecord cert, AuditEvent event) override;
+  std::future<Status> record_issuance_async(CertificateRecord cert, AuditEvent event,
+                                            std::vector<std::pair<std::string, std::string>> issuer_chain) override;
   Status record_issuer(IssuerRecord issuer, CertificateRecord cert, AuditEvent event) override;
   Result<std::optional<IssuerRecord>> issuer(const std::string& profile) override;
   Result<std::vector<IssuerRecord>> issuers() override;
@@ -29,8 +30,8 @@ class SqliteStore final : public Store {
   Result<std::vector<CertificateRecord>> revoked_by(const std::string& issuer) override;
   Result<bool> any_revoked(const std::vector<std::pair<std::string, std::string>>& certs) override;
   Result<CertificateRecord> revoke(const std::string& issuer, const std::string& serial, int reason,
-                                   std::int64_t when, AuditEvent event) override;
-  Result<std::int64_t> next_crl_number(const std::string& issuer, AuditEvent event) override;
+                                   std::int64_t when, AuditEvent event, std::optional<int> cascade_reason) override;
+  Result<CrlSnapshot> crl_snapshot(const std::string& issuer, const std::string& actor) override;
   Status append_audit(AuditEvent event) override;
   Result<std::vector<AuditEntry>> audit_entries() override;
 

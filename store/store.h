@@ -26,9 +26,14 @@ class Store {
 
   // Commits a signed certificate (its serial must be reserved) with its audit entry.
   // The future resolves once the commit is durable.
-  virtual std::future<Status> record_issuance_async(CertificateRecord cert, AuditEvent event) = 0;
-  Status record_issuance(CertificateRecord cert, AuditEvent event) {
-    return record_issuance_async(std::move(cert), std::move(event)).get();
+  // `issuer_chain` lists the (issuer, serial) of every CA above the certificate; the
+  // commit is refused with issuer.revoked if any of them was revoked meanwhile, so a
+  // revocation racing an issuance can never leave a valid leaf under a revoked CA.
+  virtual std::future<Status> record_issuance_async(CertificateRecord cert, AuditEvent event,
+                                                    std::vector<std::pair<std::string, std::string>> issuer_chain) = 0;
+  Status record_issuance(CertificateRecord cert, AuditEvent event,
+                         std::vector<std::pair<std::string, std::string>> issuer_chain = {}) {
+    return record_issuance_async(std::move(cert), std::move(event), std::move(issuer_chain)).get();
   }
 
   // A CA: its certificate row plus its issuer row, in one commit.
@@ -44,11 +49,21 @@ class Store {
   virtual Result<bool> any_revoked(const std::vector<std::pair<std::string, std::string>>& certs) = 0;
 
   // Marks a certificate revoked (conflict.already_revoked if it is) and audits it.
-  virtual Result<CertificateRecord> revoke(const std::string& issuer, const std::string& serial,
-                                           int reason, std::int64_t when, AuditEvent event) = 0;
+  // With `cascade_reason`, a CA certificate takes every valid certificate below it
+  // along, in the same transaction; asked again for an already revoked CA, the cascade
+  // runs again (so an interrupted one can be completed) instead of failing.
+  virtual Result<CertificateRecord> revoke(const std::string& issuer, const std::string& serial, int reason,
+                                           std::int64_t when, AuditEvent event,
+                                           std::optional<int> cascade_reason = std::nullopt) = 0;
 
-  // Takes the next CRL number for an issuer (RFC 5280 5.2.3: monotonically increasing).
-  virtual Result<std::int64_t> next_crl_number(const std::string& issuer, AuditEvent event) = 0;
+  // The next CRL number (RFC 5280 5.2.3: monotonically increasing) together with the
+  // revoked certificates it must list, read in the same transaction: a higher-numbered
+  // CRL never lists less than a lower-numbered one.
+  struct CrlSnapshot {
+    std::int64_t number = 0;
+    std::vector<CertificateRecord> revoked;
+  };
+  virtual Result<CrlSnapshot> crl_snapshot(const std::string& issuer, const std::string& actor) = 0;
 
   virtual Status append_audit(AuditEvent event) = 0;
   virtual Result<std::vector<AuditEntry>> audit_entries() = 0;

@@ -291,17 +291,10 @@ std::string openssl_req_csr(const TempDir& work, const std::string& name, const 
   return csr;
 }
 
-std::string inprocess_csr(const TempDir& work, const std::string& name, const std::string& key_type,
-                          const std::string& subject) {
-  auto key = gt::test::make_key(key_type);
-  std::string csr = work / (name + ".csr");
-  write_file(csr, gt::test::make_csr_pem(key.get(), subject));
-  return csr;
-}
-
 // ---- the profile table under test ---------------------------------------------------
 
-enum class CsrMaker { OpensslReq, InProcess };
+// Every leaf case is issued from a CSR made by `openssl req`, as the acceptance asks.
+enum class CsrMaker { OpensslReq };
 
 struct LeafCase {
   std::string profile;
@@ -328,17 +321,19 @@ std::vector<LeafCase> leaf_cases() {
   return {
       {"secc", "cpo-sub2", "P-256", CsrMaker::OpensslReq, "CN=DE*ABC*E123456,O=gridtrust demo,DC=CPO", kDsKa, {},
        "CPO", kCpoChainDcs, NID_ecdsa_with_SHA256, 365},
-      {"secc-20", "cpo-sub2", "Ed448", CsrMaker::OpensslReq, "CN=DEABCE987654321,O=gridtrust demo,C=DE,DC=CPO", kDsKa,
+      // RFC 8410 5: an Ed448 subject key only signs, so keyAgreement is left out.
+      {"secc-20", "cpo-sub2", "Ed448", CsrMaker::OpensslReq, "CN=DEABCE987654321,O=gridtrust demo,C=DE,DC=CPO",
+       KU_DIGITAL_SIGNATURE,
        {}, "CPO", kCpoChainDcs, NID_ecdsa_with_SHA512, 365},
       {"charging-station", "cpo-sub2", "P-384", CsrMaker::OpensslReq, "CN=CS-000042,O=gridtrust demo,OU=depot-7",
        kDsKa, {kClientAuthOid}, std::nullopt, kCpoChainDcs, NID_ecdsa_with_SHA256, 730, false, false, "sslclient",
        kClientAuthOid},
-      {"csms-server", "cpo-sub2", "P-256", CsrMaker::InProcess, "CN=csms.fleet.example.com,O=gridtrust demo", kDsKa,
+      {"csms-server", "cpo-sub2", "P-256", CsrMaker::OpensslReq, "CN=csms.fleet.example.com,O=gridtrust demo", kDsKa,
        {kServerAuthOid}, std::nullopt, kCpoChainDcs, NID_ecdsa_with_SHA256, 365, true, false, "sslserver",
        kServerAuthOid},
-      {"aggregator-signer", "cpo-sub2", "Ed25519", CsrMaker::InProcess, "CN=aggregator-01,O=gridtrust demo",
+      {"aggregator-signer", "cpo-sub2", "Ed25519", CsrMaker::OpensslReq, "CN=aggregator-01,O=gridtrust demo",
        KU_DIGITAL_SIGNATURE, {kDispatchAuthorityOid}, std::nullopt, kCpoChainDcs, NID_ecdsa_with_SHA256, 180},
-      {"ocsp-signer", "cpo-sub2", "P-256", CsrMaker::InProcess, "CN=gridtrust OCSP responder,O=gridtrust demo",
+      {"ocsp-signer", "cpo-sub2", "P-256", CsrMaker::OpensslReq, "CN=gridtrust OCSP responder,O=gridtrust demo",
        KU_DIGITAL_SIGNATURE, {kOcspSigningOid}, std::nullopt, kCpoChainDcs, NID_ecdsa_with_SHA256, 30, false, true},
       {"admin", "cpo-sub2", "P-256", CsrMaker::OpensslReq, "CN=alice,O=gridtrust demo,OU=operator",
        KU_DIGITAL_SIGNATURE, {kClientAuthOid}, std::nullopt, kCpoChainDcs, NID_ecdsa_with_SHA256, 365, false, false,
@@ -348,7 +343,7 @@ std::vector<LeafCase> leaf_cases() {
       {"contract", "mo-sub2", "P-256", CsrMaker::OpensslReq, "CN=DE8AAA2B3C4D5E6,O=gridtrust demo,DC=MO",
        KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION | KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT, {}, "MO",
        {"MO", "MO", "MO"}, NID_ecdsa_with_SHA256, 730},
-      {"cps-leaf", "cps-sub2", "P-256", CsrMaker::InProcess, "CN=gridtrust CPS leaf,O=gridtrust demo,DC=CPS",
+      {"cps-leaf", "cps-sub2", "P-256", CsrMaker::OpensslReq, "CN=gridtrust CPS leaf,O=gridtrust demo,DC=CPS",
        KU_DIGITAL_SIGNATURE, {}, "CPS", kCpoChainDcs, NID_ecdsa_with_SHA256, 730},
   };
 }
@@ -487,8 +482,7 @@ IssuedPair issue_from_csr_and_check(const std::string& profile) {
   const LeafCase& lc = leaf_case(profile);
   const auto& pki = shared_pki();
   TempDir work;
-  std::string csr = lc.maker == CsrMaker::OpensslReq ? openssl_req_csr(work, profile, lc.key_type, lc.subject)
-                                                     : inprocess_csr(work, profile, lc.key_type, lc.subject);
+  std::string csr = openssl_req_csr(work, profile, lc.key_type, lc.subject);
   auto r = pki.gt("issue --profile " + sh_quote(profile) + " --csr " + sh_quote(csr) + " --json");
   INFO("issue: " << describe(r));
   REQUIRE(r.exit_code == 0);
@@ -579,9 +573,10 @@ TEST_CASE("an ISO 15118-20 SECC certificate for an Ed448 key is signed with SHA-
 TEST_CASE("an ISO 15118-20 SECC certificate for a P-521 key verifies with openssl and certtool",
           "[integration][profiles]") {
   LeafCase lc = leaf_case("secc-20");
+  lc.key_usage = kDsKa;  // an EC key keeps the profile's keyAgreement
   const auto& pki = shared_pki();
   TempDir work;
-  std::string csr = inprocess_csr(work, "secc20-p521", "P-521", "CN=NL*XYZ*E0001,O=gridtrust demo,DC=CPO");
+  std::string csr = openssl_req_csr(work, "secc20-p521", "P-521", "CN=NL*XYZ*E0001,O=gridtrust demo,DC=CPO");
   auto r = pki.gt("issue --profile secc-20 --csr " + sh_quote(csr) + " --out " + sh_quote(work / "issued.pem"));
   INFO(describe(r));
   REQUIRE(r.exit_code == 0);

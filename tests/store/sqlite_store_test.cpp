@@ -75,7 +75,7 @@ TEST_CASE("concurrent issuances share durable commits and keep the chain intact"
       std::vector<std::future<Status>> pending;
       for (int i = 0; i < kEach; ++i) {
         auto serial = serials[t * kEach + i];
-        pending.push_back(s.record_issuance_async(cert("ca", serial), ev(serial)));
+        pending.push_back(s.record_issuance_async(cert("ca", serial), ev(serial), {}));
       }
       for (auto& f : pending)
         if (!f.get().ok()) ++failures;
@@ -98,12 +98,12 @@ TEST_CASE("revocation is recorded once, with reason and time") {
   auto& s = **st;
   REQUIRE(s.reserve_serials("ca", {"0A"}).ok());
   REQUIRE(s.record_issuance(cert("ca", "0A"), ev("0A")).ok());
-  auto r = s.revoke("ca", "0A", 1, 1234, ev("revoke"));
+  auto r = s.revoke("ca", "0A", 1, 1234, ev("revoke"), std::nullopt);
   REQUIRE(r.ok());
   CHECK(r->status == "revoked");
   CHECK(*r->reason == 1);
-  CHECK(s.revoke("ca", "0A", 1, 1235, ev("revoke")).error().code == "conflict.already_revoked");
-  CHECK(s.revoke("ca", "0B", 1, 1235, ev("revoke")).error().code == "notfound.certificate");
+  CHECK(s.revoke("ca", "0A", 1, 1235, ev("revoke"), std::nullopt).error().code == "conflict.already_revoked");
+  CHECK(s.revoke("ca", "0B", 1, 1235, ev("revoke"), std::nullopt).error().code == "notfound.certificate");
   CHECK(s.revoked_by("ca")->size() == 1);
 }
 
@@ -137,4 +137,44 @@ TEST_CASE("a database from a newer schema is refused") {
   auto st = SqliteStore::open(dir / "t.db");
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().code == "store.schema_too_new");
+}
+
+TEST_CASE("a certificate is not stored once a CA above it is revoked") {
+  test::TempDir dir;
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());
+  auto& s = **st;
+  REQUIRE(s.reserve_serials("root", {"C1"}).ok());
+  REQUIRE(s.record_issuance(cert("root", "C1"), ev("sub-ca")).ok());
+  REQUIRE(s.reserve_serials("sub", {"L1", "L2"}).ok());
+  CHECK(s.record_issuance(cert("sub", "L1"), ev("leaf"), {{"root", "C1"}}).ok());
+  REQUIRE(s.revoke("root", "C1", 1, 10, ev("revoke"), std::nullopt).ok());
+  auto refused = s.record_issuance(cert("sub", "L2"), ev("leaf"), {{"root", "C1"}});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == "issuer.revoked");
+  CHECK(s.find_by_serial("L2")->empty());
+}
+
+TEST_CASE("each CRL snapshot takes the next number and the revocations committed before it") {
+  test::TempDir dir;
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());
+  auto& s = **st;
+  REQUIRE(s.reserve_serials("root", {"R0"}).ok());
+  IssuerRecord iss{"root", "root", "R0", "CN=root", "k", {1}, {0x30, 0x00}, 0, 100};
+  REQUIRE(s.record_issuer(iss, cert("root", "R0"), ev("root")).ok());
+  REQUIRE(s.reserve_serials("root", {"A1", "A2"}).ok());
+  REQUIRE(s.record_issuance(cert("root", "A1"), ev("a1")).ok());
+  REQUIRE(s.record_issuance(cert("root", "A2"), ev("a2")).ok());
+  auto first = s.crl_snapshot("root", "test");
+  REQUIRE(first.ok());
+  CHECK(first->number == 1);
+  CHECK(first->revoked.empty());
+  REQUIRE(s.revoke("root", "A1", 4, 20, ev("revoke"), std::nullopt).ok());
+  auto second = s.crl_snapshot("root", "test");
+  CHECK(second->number == 2);
+  REQUIRE(second->revoked.size() == 1);
+  CHECK(second->revoked.front().serial == "A1");
+  CHECK(s.crl_snapshot("nobody", "test").error().code == "notfound.issuer");
+  CHECK(s.verify_audit()->ok);
 }
