@@ -49,27 +49,8 @@ std::string describe(const CommandResult& r) {
 
 // ---- PEM / X.509 helpers ----------------------------------------------------------
 
-std::vector<std::string> split_pem_certs(const std::string& text) {
-  static const std::string begin = "-----BEGIN CERTIFICATE-----";
-  static const std::string end = "-----END CERTIFICATE-----";
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while ((pos = text.find(begin, pos)) != std::string::npos) {
-    auto stop = text.find(end, pos);
-    if (stop == std::string::npos) break;
-    stop += end.size();
-    out.push_back(text.substr(pos, stop - pos) + "\n");
-    pos = stop;
-  }
-  return out;
-}
-
-gt::X509Ptr parse_cert(const std::string& pem) {
-  gt::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  gt::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  ERR_clear_error();
-  return cert;
-}
+using gt::test::parse_cert;
+using gt::test::split_pem_certs;
 
 std::string hex_of(const unsigned char* p, int n) {
   static const char* digits = "0123456789ABCDEF";

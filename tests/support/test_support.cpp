@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
@@ -143,6 +144,28 @@ Bytes make_csr_der(EVP_PKEY* key, const std::string& subject) {
   unsigned char* p = der.data();
   i2d_X509_REQ(req.get(), &p);
   return der;
+}
+
+std::vector<std::string> split_pem_certs(const std::string& text) {
+  static const std::string begin = "-----BEGIN CERTIFICATE-----";
+  static const std::string end = "-----END CERTIFICATE-----";
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while ((pos = text.find(begin, pos)) != std::string::npos) {
+    auto stop = text.find(end, pos);
+    if (stop == std::string::npos) break;
+    stop += end.size();
+    out.push_back(text.substr(pos, stop - pos) + "\n");
+    pos = stop;
+  }
+  return out;
+}
+
+X509Ptr parse_cert(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();
+  return cert;
 }
 
 InitializedPki::InitializedPki() {

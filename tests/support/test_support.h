@@ -66,6 +66,11 @@ EvpPkeyPtr make_key(const std::string& type);  // "P-256", "P-384", "P-521", "Ed
 std::string make_csr_pem(EVP_PKEY* key, const std::string& subject);  // subject as "CN=..,O=..,DC=.."
 Bytes make_csr_der(EVP_PKEY* key, const std::string& subject);
 
+// Every "CERTIFICATE" PEM block of a text, in order, each ending in a newline.
+std::vector<std::string> split_pem_certs(const std::string& text);
+// One PEM certificate, or null if it does not parse.
+X509Ptr parse_cert(const std::string& pem);
+
 // `gridtrust init` into a fresh temp directory.
 class InitializedPki {
  public:
