@@ -1,13 +1,15 @@
 #include "cli/app_config.h"
 
 #include <filesystem>
+#include <type_traits>
 
 #include <yaml-cpp/yaml.h>
 
 namespace gridtrust::app {
 namespace fs = std::filesystem;
 
-std::string default_config_yaml(const std::string& module_path) {
+std::string default_config_yaml(const std::string& module_path, const DaemonIdentity& identity) {
+  const DaemonLimits limits;
   return "# gridtrust configuration, written by `gridtrust init`.\n"
          "# Relative paths are relative to this file's directory (the data directory).\n"
          "hsm:\n"
@@ -22,8 +24,48 @@ std::string default_config_yaml(const std::string& module_path) {
          "  profiles: profiles.yaml\n"
          "  crl_base_url: http://127.0.0.1:8081/crl/   # CRL of CA <profile> at <base><profile>.crl\n"
          "  ocsp_url: http://127.0.0.1:8081/ocsp\n"
-         "  crl_validity_hours: 168\n";
+         "  crl_validity_hours: 168\n"
+         "daemon:\n"
+         "  api_listen: 127.0.0.1:8443         # mTLS API; client certificates of the admin profile\n"
+         "  status_listen: 127.0.0.1:8081      # plain HTTP: CRLs and health (the CRL URL above)\n"
+         "  server_cert_label: \"" + identity.server_cert_label + "\"   # HSM key of the daemon's csms-server certificate\n"
+         "  admin_cert_label: \"" + identity.admin_cert_label + "\"    # HSM key of the admin certificate made by init\n"
+         "  limits:\n"
+         "    max_body_bytes: " + std::to_string(limits.max_body_bytes) + "\n"
+         "    max_header_bytes: " + std::to_string(limits.max_header_bytes) + "\n"
+         "    max_connections: " + std::to_string(limits.max_connections) + "\n"
+         "    request_timeout_s: " + std::to_string(limits.request_timeout_s) + "\n"
+         "    handshake_timeout_s: " + std::to_string(limits.handshake_timeout_s) + "\n";
 }
+
+namespace {
+
+Status load_daemon_section(const YAML::Node& d, const std::string& file, DaemonConfig& out) {
+  auto text = [&](const char* key, std::string& field) {
+    if (d[key]) field = d[key].as<std::string>();
+  };
+  text("api_listen", out.api_listen);
+  text("status_listen", out.status_listen);
+  text("server_cert_label", out.server_cert_label);
+  text("admin_cert_label", out.admin_cert_label);
+  auto l = d["limits"];
+  if (!l) return Ok{};
+  auto positive = [&](const char* key, auto& field) -> Status {
+    if (!l[key]) return Ok{};
+    long long v = l[key].as<long long>();
+    if (v <= 0) return reject("config.invalid", file + ": daemon.limits." + key + ": must be positive");
+    field = static_cast<std::remove_reference_t<decltype(field)>>(v);
+    return Ok{};
+  };
+  GT_TRY(positive("max_body_bytes", out.limits.max_body_bytes));
+  GT_TRY(positive("max_header_bytes", out.limits.max_header_bytes));
+  GT_TRY(positive("max_connections", out.limits.max_connections));
+  GT_TRY(positive("request_timeout_s", out.limits.request_timeout_s));
+  GT_TRY(positive("handshake_timeout_s", out.limits.handshake_timeout_s));
+  return Ok{};
+}
+
+}  // namespace
 
 Result<AppConfig> load_app_config(const std::string& data_dir) {
   std::error_code ec;
@@ -60,6 +102,10 @@ Result<AppConfig> load_app_config(const std::string& data_dir) {
       c.crl_validity_hours = pki["crl_validity_hours"].as<int>();
       if (c.crl_validity_hours <= 0)
         return reject("config.invalid", file.string() + ": pki.crl_validity_hours: must be positive");
+    }
+    if (auto d = y["daemon"]) {
+      if (!d.IsMap()) return reject("config.invalid", file.string() + ": daemon: must be a mapping");
+      GT_TRY(load_daemon_section(d, file.string(), c.daemon));
     }
     return c;
   } catch (const YAML::Exception& e) {

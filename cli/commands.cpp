@@ -1,5 +1,7 @@
 #include "cli/commands.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,6 +14,7 @@
 
 #include "cli/args.h"
 #include "cli/pki_context.h"
+#include "cli/record_json.h"
 #include "core/time.h"
 #include "pki/certificate_builder.h"
 #include "pki/csr.h"
@@ -21,6 +24,7 @@ namespace gridtrust::cli {
 namespace {
 
 namespace json = boost::json;
+using app::record_json;
 
 // A directory opens as an empty stream; name it unreadable rather than let it pass
 // for an empty file.
@@ -77,38 +81,38 @@ Result<std::string> normalise_serial(const std::string& text) {
   return serial;
 }
 
-// Writes to FILE atomically (temp file + rename) or to stdout.
+// Writes to FILE atomically and durably (a new temp file beside it, fsync, rename,
+// fsync of the directory) or to stdout. The temp file is created exclusively and
+// never through a symlink, so a planted link cannot redirect the write.
 Status write_output(const std::optional<std::string>& path, const std::string& text) {
   if (!path) {
     std::cout << text;
     std::cout.flush();
+    if (!std::cout) return reject("usage.unwritable_file", "cannot write to standard output");
     return Ok{};
   }
-  std::string tmp = *path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return reject("usage.unwritable_file", "cannot write " + tmp);
-    out << text;
-    out.flush();
-    if (!out) return reject("usage.unwritable_file", "cannot write " + tmp);
+  std::filesystem::path target(*path);
+  std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  std::string tmp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return reject("usage.unwritable_file", "cannot write " + *path);
+  bool ok = true;
+  for (std::size_t done = 0; ok && done < text.size();) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) ok = false;
+    else done += static_cast<std::size_t>(n);
   }
-  if (std::rename(tmp.c_str(), path->c_str()) != 0) return reject("usage.unwritable_file", "cannot write " + *path);
+  ok = ok && ::fchmod(fd, 0644) == 0 && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path->c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return reject("usage.unwritable_file", "cannot write " + *path);
+  }
+  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
   return Ok{};
-}
-
-json::object record_json(const store::CertificateRecord& r) {
-  json::object o;
-  o["serial"] = r.serial;
-  o["issuer"] = r.issuer;
-  o["profile"] = r.profile;
-  o["subject"] = r.subject;
-  o["not_before"] = to_rfc3339(from_unix(r.not_before));
-  o["not_after"] = to_rfc3339(from_unix(r.not_after));
-  o["status"] = r.status;
-  if (r.revoked_at) o["revoked_at"] = to_rfc3339(from_unix(*r.revoked_at));
-  if (r.reason) o["reason"] = pki::revocation_reason_name(static_cast<int>(*r.reason));
-  if (r.key_label) o["hsm_key_label"] = *r.key_label;
-  return o;
 }
 
 std::string record_line(const store::CertificateRecord& r) {

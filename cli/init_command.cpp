@@ -29,6 +29,20 @@ Status write_private(const fs::path& path, const std::string& text) {
   return Ok{};
 }
 
+// gridtrustd's own TLS certificate and a first admin client certificate, both with
+// keys generated in the token. Only their public chains go to disk.
+Result<app::DaemonIdentity> issue_daemon_identity(pki::CertificateAuthority& ca, const fs::path& dir,
+                                                  const std::string& actor) {
+  const std::string org = ca.profiles().organisation;
+  pki::IssueOptions opt;
+  opt.actor = actor;
+  GT_TRY_ASSIGN(pki::Issued server, ca.issue_with_hsm_key("csms-server", "CN=localhost,O=" + org, opt));
+  GT_TRY_ASSIGN(pki::Issued admin, ca.issue_with_hsm_key("admin", "CN=admin,O=" + org + ",OU=admin", opt));
+  GT_TRY(write_private(dir / "server-chain.pem", server.chain_pem()));
+  GT_TRY(write_private(dir / "admin-chain.pem", admin.chain_pem()));
+  return app::DaemonIdentity{server.record.key_label.value_or(""), admin.record.key_label.value_or("")};
+}
+
 }  // namespace
 
 Status cmd_init(const std::vector<std::string>& words) {
@@ -73,9 +87,16 @@ Status cmd_init(const std::vector<std::string>& words) {
   GT_TRY(hsm::init_token(config.module_path, "gridtrust", so_pin, user_pin));
   GT_TRY_ASSIGN(auto ctx, app::open_pki(dir.string()));
   const char* user = std::getenv("USER");
-  GT_TRY(ctx->ca->create_hierarchy(std::string("cli:") + (user ? user : "unknown")));
+  const std::string actor = std::string("cli:") + (user ? user : "unknown");
+  GT_TRY(ctx->ca->create_hierarchy(actor));
+  GT_TRY_ASSIGN(app::DaemonIdentity identity, issue_daemon_identity(*ctx->ca, dir, actor));
+  // The labels are known only now: replace the configuration written above.
+  GT_TRY(write_private(dir / "gridtrust.yaml.new", app::default_config_yaml(module, identity)));
+  fs::rename(dir / "gridtrust.yaml.new", dir / "gridtrust.yaml", ec);
+  if (ec) return reject("init.write_failed", "cannot replace gridtrust.yaml: " + ec.message());
   std::cout << "initialised " << dir.string() << ": token 'gridtrust' with "
-            << ctx->ca->profiles().cas_in_order().size() << " CAs, store " << config.store_path << "\n";
+            << ctx->ca->profiles().cas_in_order().size() << " CAs, store " << config.store_path
+            << "; gridtrustd TLS certificate in server-chain.pem, admin certificate in admin-chain.pem\n";
   return Ok{};
 }
 

@@ -25,6 +25,8 @@ int http_status_for(const std::string& code) {
   if (starts_with(code, "notfound.") || code.ends_with(".not_found")) return 404;
   if (starts_with(code, "conflict.") || starts_with(code, "issuer.")) return 409;
   if (starts_with(code, "auth.forbidden")) return 403;
+  if (code == "request.too_large") return 413;
+  if (code == "request.bad_content_type") return 415;
   if (starts_with(code, "auth.")) return 401;
   if (starts_with(code, "internal.") || starts_with(code, "store.") ||
       starts_with(code, "hsm.")) return 500;

@@ -69,6 +69,7 @@ class CertificateAuthority {
 
   const ProfileSet& profiles() const { return profiles_; }
   store::Store& store() { return *store_; }
+  const std::shared_ptr<hsm::Token>& token() const { return token_; }
 
  private:
   struct IssuerState {

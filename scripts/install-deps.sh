@@ -12,6 +12,7 @@ packages=(
   catch2                                  # tests (Catch2 v2)
   opensc                                  # pkcs11-tool: independent check of key attributes
   gnutls-bin                              # certtool: independent chain verification
+  curl                                    # independent HTTP/mTLS client for gridtrustd tests
 )
 missing=()
 for p in "${packages[@]}"; do

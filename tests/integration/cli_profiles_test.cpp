@@ -42,6 +42,9 @@ constexpr const char* kServerAuthOid = "1.3.6.1.5.5.7.3.1";
 constexpr const char* kClientAuthOid = "1.3.6.1.5.5.7.3.2";
 constexpr const char* kOcspSigningOid = "1.3.6.1.5.5.7.3.9";
 constexpr int kCaCount = 11;  // v2g-root, cpo-sub1/2, cps-sub1/2, oem-root/sub1/sub2, mo-root/sub1/sub2
+// `gridtrust init` also issues, with HSM keys, gridtrustd's csms-server TLS certificate
+// and the first admin client certificate.
+constexpr int kInitLeafKeys = 2;
 
 std::string describe(const CommandResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
@@ -814,7 +817,7 @@ TEST_CASE("every private key in the token is sensitive and never extractable, an
   std::string csr = openssl_req_csr(work, "secc", "P-256", "CN=DE*ABC*E7,O=gridtrust demo,DC=CPO");
   auto r = pki.gt("issue --profile secc --csr " + sh_quote(csr));
   REQUIRE(r.exit_code == 0);
-  const std::size_t expected = kCaCount + hsm_labels.size();
+  const std::size_t expected = kCaCount + kInitLeafKeys + hsm_labels.size();
 
   // pkcs11-tool (OpenSC), an independent PKCS#11 client, lists the token's private keys.
   std::string dir = pki.data_dir();

@@ -1,0 +1,124 @@
+#include "daemon/api_routes.h"
+
+#include <cctype>
+
+#include "cli/record_json.h"
+#include "pki/certificate_builder.h"
+
+namespace gridtrust::daemon {
+namespace json = boost::json;
+
+namespace {
+
+const std::set<std::string> kIssuers = {"admin", "operator"};
+const std::set<std::string> kReaders = {"admin", "operator", "auditor"};
+const std::set<std::string> kAdmins = {"admin"};
+
+std::string actor_of(const Request& req) {
+  return "daemon:" + (req.caller ? req.caller->role + ":" + req.caller->subject : std::string("unknown"));
+}
+
+std::string pem_of(const std::vector<Bytes>& chain_der) {
+  std::string out;
+  for (const Bytes& der : chain_der)
+    if (auto cert = pki::certificate_from_der(der); cert.ok()) out += pki::certificate_pem(cert->get());
+  return out;
+}
+
+// Serials in a URL: hexadecimal, optional 0x, any case; stored upper case.
+Result<std::string> serial_param(const Request& req) {
+  std::string s = req.param("serial");
+  if (s.rfind("0x", 0) == 0 || s.rfind("0X", 0) == 0) s = s.substr(2);
+  if (s.empty() || s.size() > 40) return reject("usage.bad_serial", "serial must be hexadecimal");
+  for (auto& c : s) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return reject("usage.bad_serial", "serial must be hexadecimal");
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return s;
+}
+
+Reply healthz(const Request&) { return json_reply(json::object{{"status", "ok"}}); }
+
+Result<json::object> issue(pki::CertificateAuthority& ca, const Request& req) {
+  GT_TRY_ASSIGN(json::object body, json_object_body(req));
+  GT_TRY_ASSIGN(std::string profile, json_string_member(body, "profile"));
+  GT_TRY_ASSIGN(std::string csr, json_string_member(body, "csr"));
+  pki::IssueOptions opt;
+  opt.actor = actor_of(req);
+  GT_TRY_ASSIGN(pki::Issued issued, ca.issue_from_csr(profile, Bytes(csr.begin(), csr.end()), opt));
+  json::object out = app::record_json(issued.record);
+  out["chain_pem"] = issued.chain_pem();
+  return out;
+}
+
+Result<json::object> list(pki::CertificateAuthority& ca, const Request& req) {
+  store::CertificateFilter f;
+  f.profile = req.query_value("profile");
+  f.status = req.query_value("status");
+  if (f.status && *f.status != "valid" && *f.status != "revoked")
+    return reject("usage.bad_value", "status must be valid or revoked");
+  GT_TRY_ASSIGN(auto rows, ca.store().list(f));
+  json::array certs;
+  for (const auto& r : rows) certs.push_back(app::record_json(r));
+  return json::object{{"certificates", std::move(certs)}};
+}
+
+Result<json::object> show(pki::CertificateAuthority& ca, const Request& req) {
+  GT_TRY_ASSIGN(std::string serial, serial_param(req));
+  GT_TRY_ASSIGN(auto rows, ca.store().find_by_serial(serial));
+  if (rows.empty()) return reject("notfound.certificate", "no certificate with serial " + serial);
+  // Serials are random and unique per issuer; two issuers sharing one is reported as
+  // the first match (the record names its issuer).
+  const auto& r = rows.front();
+  json::object out = app::record_json(r);
+  if (auto cert = pki::certificate_from_der(r.der); cert.ok()) out["pem"] = pki::certificate_pem(cert->get());
+  return out;
+}
+
+Result<json::object> revoke(pki::CertificateAuthority& ca, const Request& req) {
+  GT_TRY_ASSIGN(std::string serial, serial_param(req));
+  std::string reason = "unspecified";
+  if (!req.body.empty()) {
+    GT_TRY_ASSIGN(json::object body, json_object_body(req));
+    if (body.contains("reason")) {
+      GT_TRY_ASSIGN(reason, json_string_member(body, "reason"));
+    }
+  }
+  GT_TRY_ASSIGN(auto rec, ca.revoke(serial, reason, actor_of(req)));
+  return app::record_json(rec);
+}
+
+Result<json::object> chain(pki::CertificateAuthority& ca, const Request& req) {
+  GT_TRY_ASSIGN(auto ders, ca.chain(req.param("profile")));
+  return json::object{{"profile", req.param("profile")}, {"chain_pem", pem_of(ders)}};
+}
+
+Result<json::object> crl(pki::CertificateAuthority& ca, const Request& req) {
+  GT_TRY_ASSIGN(std::string pem, ca.crl_pem(req.param("issuer"), actor_of(req)));
+  return json::object{{"issuer", req.param("issuer")}, {"crl_pem", pem}};
+}
+
+// Adapts an operation returning Result<json::object> to a handler.
+Handler json_handler(pki::CertificateAuthority& ca, Result<json::object> (*op)(pki::CertificateAuthority&, const Request&),
+                     int status = 200) {
+  return [&ca, op, status](const Request& req) {
+    auto r = op(ca, req);
+    return r.ok() ? json_reply(r.value(), status) : error_reply(r.error());
+  };
+}
+
+}  // namespace
+
+Router make_api_router(pki::CertificateAuthority& ca) {
+  Router r;
+  r.add("GET", "/healthz", Access::verified_peer, healthz);
+  r.add("POST", "/v1/certificates", Access::roles, json_handler(ca, issue, 201), kIssuers);
+  r.add("GET", "/v1/certificates", Access::roles, json_handler(ca, list), kReaders);
+  r.add("GET", "/v1/certificates/{serial}", Access::roles, json_handler(ca, show), kReaders);
+  r.add("POST", "/v1/certificates/{serial}/revoke", Access::roles, json_handler(ca, revoke), kAdmins);
+  r.add("GET", "/v1/chain/{profile}", Access::roles, json_handler(ca, chain), kReaders);
+  r.add("GET", "/v1/crl/{issuer}", Access::roles, json_handler(ca, crl), kReaders);
+  return r;
+}
+
+}  // namespace gridtrust::daemon

@@ -1,0 +1,135 @@
+#pragma once
+// One HTTP/1.1 connection, read -> route -> write, for a plain or a TLS stream.
+//
+// The flow reads top to bottom: do_read / on_read / do_write / on_write, with the
+// derived class (TlsSession, PlainSession) supplying stream() and do_close(). The
+// request timeout is set on the stream before every read, so a slow or idle client
+// cannot hold a connection longer than limits.request_timeout_s.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "cli/app_config.h"
+#include "daemon/connection_limit.h"
+#include "daemon/log.h"
+#include "daemon/router.h"
+
+namespace gridtrust::daemon {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+// What every session of a listener shares.
+struct SessionContext {
+  const Router& router;
+  const app::DaemonLimits& limits;
+  const std::atomic<bool>& stopping;  // set on SIGTERM: finish the current request, then close
+  std::string listener_name;          // "api" or "status", for logs
+};
+
+template <class Derived>
+class HttpSession {
+ public:
+  HttpSession(SessionContext ctx, std::unique_ptr<ConnectionLimit::Slot> slot)
+      : ctx_(std::move(ctx)), slot_(std::move(slot)) {}
+
+ protected:
+  // Set by the TLS session after the handshake; the plain listener has no callers.
+  std::optional<Caller> caller_;
+  std::optional<Rejection> caller_rejection_;
+  const SessionContext& context() const { return ctx_; }
+
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(ctx_.limits.max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(ctx_.limits.max_header_bytes));
+    beast::get_lowest_layer(derived().stream()).expires_after(std::chrono::seconds(ctx_.limits.request_timeout_s));
+    http::async_read(derived().stream(), buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::on_read, derived().shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream) return derived().do_close();
+    if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      // The rest of the request is still on the wire: answer, then discard it.
+      auto reply = error_reply(reject("request.too_large", "request exceeds " +
+                                      std::to_string(ctx_.limits.max_body_bytes) + " body bytes or " +
+                                      std::to_string(ctx_.limits.max_header_bytes) + " header bytes"));
+      log_request("-", "-", reply.status);
+      return do_write(std::move(reply), parser_->get().version(), After::drain);
+    }
+    if (ec) return;  // timeout or reset: the stream closes with this session
+
+    auto& msg = parser_->get();
+    Request req;
+    req.method = std::string(msg.method_string());
+    parse_target(std::string(msg.target()), req);
+    req.content_type = std::string(msg[http::field::content_type]);
+    req.body = std::move(msg.body());
+    req.caller = caller_;
+    req.caller_rejection = caller_rejection_;
+    Reply reply = ctx_.router.route(req);
+    log_request(req.method, req.path, reply.status);
+    bool keep_alive = msg.keep_alive() && !ctx_.stopping.load();
+    do_write(std::move(reply), msg.version(), keep_alive ? After::read : After::close);
+  }
+
+  enum class After { read, close, drain };
+
+  void do_write(Reply reply, unsigned version, After after) {
+    response_.emplace(static_cast<http::status>(reply.status), version);
+    response_->set(http::field::server, "gridtrustd");
+    response_->set(http::field::content_type, reply.content_type);
+    response_->body() = std::move(reply.body);
+    response_->keep_alive(after == After::read);
+    response_->prepare_payload();
+    http::async_write(derived().stream(), *response_,
+                      beast::bind_front_handler(&HttpSession::on_write, derived().shared_from_this(), after));
+  }
+
+  void on_write(After after, beast::error_code ec, std::size_t) {
+    if (ec) return;
+    response_.reset();
+    switch (after) {
+      case After::read: return do_read();
+      case After::close: return derived().do_close();
+      case After::drain: return do_drain();
+    }
+  }
+
+  // After refusing an oversized request, read and drop what the client still sends
+  // (bounded by the timeout) so that closing does not reset the connection before
+  // the client has read our answer.
+  void do_drain() {
+    beast::get_lowest_layer(derived().stream()).expires_after(std::chrono::seconds(2));
+    derived().stream().async_read_some(boost::asio::buffer(discard_),
+                                       beast::bind_front_handler(&HttpSession::on_drain, derived().shared_from_this()));
+  }
+  void on_drain(beast::error_code ec, std::size_t) {
+    if (ec) return derived().do_close();
+    do_drain();
+  }
+
+ private:
+  Derived& derived() { return static_cast<Derived&>(*this); }
+
+  void log_request(const std::string& method, const std::string& path, int status) const {
+    std::string who = caller_ ? caller_->role + " " + caller_->serial : std::string("-");
+    log_line(ctx_.listener_name + " " + method + " " + path + " " + std::to_string(status) + " " + who);
+  }
+
+  SessionContext ctx_;
+  std::unique_ptr<ConnectionLimit::Slot> slot_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  std::array<char, 4096> discard_{};
+};
+
+}  // namespace gridtrust::daemon

@@ -1,0 +1,56 @@
+// gridtrustd --config DIR/gridtrust.yaml | --data-dir DIR
+#include <sys/prctl.h>
+
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "cli/pki_context.h"
+#include "daemon/log.h"
+#include "daemon/server.h"
+
+namespace {
+
+int usage() {
+  std::cerr << "usage: gridtrustd --config DIR/gridtrust.yaml | --data-dir DIR\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace gridtrust;
+  // The process holds a logged-in token session and the PIN it read: no core dumps,
+  // no ptrace by other processes of the same user.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+  std::string data_dir;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if ((arg == "--config" || arg == "--data-dir") && i + 1 < argc) {
+      std::string value = argv[++i];
+      // gridtrust.yaml resolves relative paths against its own directory.
+      data_dir = arg == "--config" ? std::filesystem::absolute(value).parent_path().string() : value;
+    } else {
+      return usage();
+    }
+  }
+  if (data_dir.empty()) {
+    const char* env = std::getenv("GRIDTRUST_DATA_DIR");
+    if (!env || !*env) return usage();
+    data_dir = env;
+  }
+
+  auto pki = app::open_pki(data_dir);
+  if (!pki.ok()) {
+    std::cerr << "gridtrustd: error: " << pki.error().code << ": " << pki.error().message << "\n";
+    return exit_code_for(pki.error().code);
+  }
+  daemon::Server server(*pki.value());
+  if (auto started = server.start(); !started.ok()) {
+    std::cerr << "gridtrustd: error: " << started.error().code << ": " << started.error().message << "\n";
+    return exit_code_for(started.error().code);
+  }
+  server.run();
+  return 0;
+}

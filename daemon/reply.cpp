@@ -1,0 +1,16 @@
+#include "daemon/reply.h"
+
+namespace gridtrust::daemon {
+
+Reply json_reply(const boost::json::value& body, int status) {
+  return Reply{status, "application/json", boost::json::serialize(body) + "\n"};
+}
+
+Reply error_reply(const Rejection& r) {
+  boost::json::object error;
+  error["code"] = r.code;
+  error["message"] = r.message;
+  return json_reply(boost::json::object{{"error", std::move(error)}}, http_status_for(r.code));
+}
+
+}  // namespace gridtrust::daemon

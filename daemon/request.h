@@ -1,0 +1,45 @@
+#pragma once
+// An HTTP request as a handler sees it: parsed, bounded, with the caller already
+// identified by the transport. Handlers know nothing about sockets or TLS.
+#include <map>
+#include <optional>
+#include <string>
+
+#include <boost/json.hpp>
+
+#include "core/rejection.h"
+
+namespace gridtrust::daemon {
+
+// Who sent the request: an `admin`-profile client certificate this PKI issued.
+struct Caller {
+  std::string role;     // OU of the certificate subject: admin | operator | auditor
+  std::string subject;  // for logs and the audit trail
+  std::string serial;
+};
+
+struct Request {
+  std::string method;                         // "GET", "POST", ...
+  std::string path;                           // without the query
+  std::map<std::string, std::string> query;   // decoded
+  std::map<std::string, std::string> params;  // from the route pattern, e.g. {serial}
+  std::string content_type;
+  std::string body;
+  std::optional<Caller> caller;               // set by the TLS listener
+  std::optional<Rejection> caller_rejection;  // why a verified peer is not a caller
+
+  std::optional<std::string> query_value(const std::string& name) const;
+  const std::string& param(const std::string& name) const;
+};
+
+// Splits "/a/b?x=1&y=%20" into path and decoded query.
+void parse_target(const std::string& target, Request& out);
+
+// The body as a JSON object: `request.bad_content_type` unless the content type is
+// application/json, `request.bad_json` unless it parses to an object.
+Result<boost::json::object> json_object_body(const Request& req);
+
+// A required string member of a JSON body (`request.bad_json` when missing or not a string).
+Result<std::string> json_string_member(const boost::json::object& body, const char* name);
+
+}  // namespace gridtrust::daemon

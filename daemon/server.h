@@ -1,0 +1,47 @@
+#pragma once
+// gridtrustd: the API listener (mTLS) and the status listener (plain HTTP) on one
+// pool of I/O threads, until SIGTERM or SIGINT; then it stops accepting, lets open
+// requests finish (bounded by the request timeout) and returns.
+#include <atomic>
+#include <memory>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "cli/pki_context.h"
+#include "daemon/connection_limit.h"
+#include "daemon/listener.h"
+#include "daemon/router.h"
+
+namespace gridtrust::daemon {
+
+class Server {
+ public:
+  explicit Server(app::PkiContext& pki, unsigned threads = 2);
+  Server(const Server&) = delete;  // sessions hold references into it
+  Server& operator=(const Server&) = delete;
+
+  // Builds the TLS context and binds both listeners; start-up errors are rejections.
+  Status start();
+  // Serves until a termination signal and the drain that follows.
+  void run();
+
+ private:
+  void on_signal(const boost::system::error_code& ec, int signal);
+  void check_drained(std::chrono::steady_clock::time_point deadline);
+
+  app::PkiContext& pki_;
+  unsigned threads_;
+  boost::asio::io_context ioc_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
+  Router api_router_;
+  Router status_router_;
+  ConnectionLimit limit_;
+  std::atomic<bool> stopping_{false};
+  std::shared_ptr<Listener> api_;
+  std::shared_ptr<Listener> status_;
+  boost::asio::steady_timer drain_timer_;
+};
+
+}  // namespace gridtrust::daemon
