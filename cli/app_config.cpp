@@ -30,6 +30,7 @@ std::string default_config_yaml(const std::string& module_path, const DaemonIden
          "  status_listen: 127.0.0.1:8081      # plain HTTP: CRLs and health (the CRL URL above)\n"
          "  server_cert_label: \"" + identity.server_cert_label + "\"   # HSM key of the daemon's csms-server certificate\n"
          "  admin_cert_label: \"" + identity.admin_cert_label + "\"    # HSM key of the admin certificate made by init\n"
+         "  checkpoint_interval_s: 300          # signed audit checkpoints (HSM key audit-checkpoint)\n"
          "  limits:\n"
          "    max_body_bytes: " + std::to_string(limits.max_body_bytes) + "\n"
          "    max_header_bytes: " + std::to_string(limits.max_header_bytes) + "\n"
@@ -48,6 +49,11 @@ Status load_daemon_section(const YAML::Node& d, const std::string& file, DaemonC
   text("status_listen", out.status_listen);
   text("server_cert_label", out.server_cert_label);
   text("admin_cert_label", out.admin_cert_label);
+  if (d["checkpoint_interval_s"]) {
+    out.checkpoint_interval_s = d["checkpoint_interval_s"].as<int>();
+    if (out.checkpoint_interval_s <= 0)
+      return reject("config.invalid", file + ": daemon.checkpoint_interval_s: must be positive");
+  }
   auto l = d["limits"];
   if (!l) return Ok{};
   auto positive = [&](const char* key, auto& field) -> Status {

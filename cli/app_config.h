@@ -25,6 +25,7 @@ struct DaemonConfig {
   std::string server_cert_label;  // HSM key label of the daemon's csms-server certificate
   std::string admin_cert_label;   // HSM key label of the admin certificate made by init
   DaemonLimits limits;
+  int checkpoint_interval_s = 300;  // how often the daemon signs the audit chain head
 };
 
 // What `gridtrust init` issued for the daemon; empty before the token exists.

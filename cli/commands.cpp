@@ -16,12 +16,13 @@
 #include "cli/pki_context.h"
 #include "cli/record_json.h"
 #include "core/time.h"
+#include "pki/audit_checkpoint.h"
 #include "pki/certificate_builder.h"
 #include "pki/csr.h"
 #include "pki/revocation_reason.h"
+#include "store/audit_chain.h"
 
 namespace gridtrust::cli {
-namespace {
 
 namespace json = boost::json;
 using app::record_json;
@@ -115,11 +116,8 @@ Status write_output(const std::optional<std::string>& path, const std::string& t
   return Ok{};
 }
 
-std::string record_line(const store::CertificateRecord& r) {
-  std::string line = r.serial + "  " + r.profile + "  " + r.status + "  " + to_rfc3339(from_unix(r.not_after)) +
-                     "  " + r.subject;
-  return line;
-}
+namespace {
+
 
 std::string actor() {
   const char* user = std::getenv("USER");
@@ -221,7 +219,7 @@ Status cmd_list(const std::vector<std::string>& words) {
     for (auto& r : rows) arr.push_back(record_json(r));
     std::cout << json::serialize(arr) << "\n";
   } else {
-    for (auto& r : rows) std::cout << record_line(r) << "\n";
+    for (auto& r : rows) std::cout << app::record_line(record_json(r));
   }
   return Ok{};
 }
@@ -243,13 +241,7 @@ Status cmd_show(const std::vector<std::string>& words) {
     } else if (a.flag("pem")) {
       if (cert.ok()) std::cout << pki::certificate_pem(cert->get());
     } else {
-      std::cout << "serial:     " << r.serial << "\nissuer:     " << r.issuer << "\nprofile:    " << r.profile
-                << "\nsubject:    " << r.subject << "\nnot before: " << to_rfc3339(from_unix(r.not_before))
-                << "\nnot after:  " << to_rfc3339(from_unix(r.not_after)) << "\nstatus:     " << r.status << "\n";
-      if (r.revoked_at)
-        std::cout << "revoked:    " << to_rfc3339(from_unix(*r.revoked_at)) << " ("
-                  << pki::revocation_reason_name(static_cast<int>(r.reason.value_or(0))) << ")\n";
-      if (r.key_label) std::cout << "HSM key:    " << *r.key_label << "\n";
+      std::cout << app::record_text(record_json(r));
     }
   }
   return Ok{};
@@ -293,27 +285,66 @@ Status cmd_chain(const std::vector<std::string>& words) {
   return write_output(a.value("out"), out);
 }
 
+// Checkpoint signatures need the token; the chain alone needs only the store, so an
+// unavailable token degrades the check instead of failing it.
+Result<pki::CheckpointReport> verify_checkpoints(const std::string& dir, store::Store& st,
+                                                 const std::vector<store::AuditEntry>& entries, std::string& note) {
+  GT_TRY_ASSIGN(auto checkpoints, st.audit_checkpoints());
+  auto ctx = app::open_pki(dir);
+  if (!ctx.ok()) {
+    note = "token unavailable (" + ctx.error().code + "): checkpoint signatures not verified, chain and links only";
+    return pki::verify_audit_checkpoints(entries, checkpoints, nullptr);
+  }
+  auto token = ctx.value()->token;
+  return pki::verify_audit_checkpoints(entries, checkpoints, [token](const Bytes& id) -> Result<Bytes> {
+    GT_TRY_ASSIGN(hsm::KeyRef key, token->find_key_by_id(id));
+    return key.public_key_der;
+  });
+}
+
 Status cmd_audit(const std::vector<std::string>& words) {
   GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir"}, {"json"}));
-  if (a.positional.size() != 1 || a.positional[0] != "verify")
-    return reject("usage.unknown_command", "audit takes the subcommand 'verify'");
+  if (a.positional.size() != 1 || (a.positional[0] != "verify" && a.positional[0] != "checkpoint"))
+    return reject("usage.unknown_command", "audit takes the subcommand 'verify' or 'checkpoint'");
   GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  if (a.positional[0] == "checkpoint") {
+    GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
+    GT_TRY_ASSIGN(auto c, pki::write_audit_checkpoint(*ctx->token, *ctx->store));
+    std::cout << "checkpoint of audit entry " << c.entry_id << " (" << c.head_hash << ") signed by key "
+              << to_hex(c.key_id) << "\n";
+    return Ok{};
+  }
   GT_TRY_ASSIGN(auto config, app::load_app_config(dir));
-  // Verifying the chain needs only the store, not the token.
   GT_TRY_ASSIGN(auto st, store::SqliteStore::open(config.store_path));
-  GT_TRY_ASSIGN(auto report, st->verify_audit());
+  GT_TRY_ASSIGN(auto entries, st->audit_entries());
+  store::AuditReport report = store::verify_chain(entries);
+  pki::CheckpointReport cps;
+  std::string note;
+  if (report.ok) {
+    GT_TRY_ASSIGN(cps, verify_checkpoints(dir, *st, entries, note));
+  }
   if (a.flag("json")) {
     json::object o;
-    o["ok"] = report.ok;
+    o["ok"] = report.ok && cps.ok;
     o["entries"] = report.entries;
     if (report.first_bad_id) o["first_bad_id"] = *report.first_bad_id;
+    if (cps.first_bad_entry) o["first_bad_id"] = *cps.first_bad_entry;
     if (!report.ok) o["problem"] = report.problem;
+    else if (!cps.ok) o["problem"] = cps.problem;
     else o["head"] = report.head_hash;
+    o["checkpoints"] = cps.checked;
+    o["signatures_checked"] = cps.signatures_checked;
+    if (!note.empty()) o["note"] = note;
     std::cout << json::serialize(o) << "\n";
   }
   if (!report.ok)
     return reject("audit.chain_broken", "audit entry " + std::to_string(*report.first_bad_id) + ": " + report.problem);
-  if (!a.flag("json")) std::cout << "audit chain ok: " << report.entries << " entries, head " << report.head_hash << "\n";
+  if (!cps.ok)
+    return reject("audit.checkpoint_invalid", "audit entry " + std::to_string(*cps.first_bad_entry) + ": " + cps.problem);
+  if (!note.empty()) std::cerr << "note: " << note << "\n";
+  if (!a.flag("json"))
+    std::cout << "audit chain ok: " << report.entries << " entries, head " << report.head_hash << "; "
+              << cps.checked << " checkpoints " << (cps.signatures_checked ? "signed and linked" : "linked") << "\n";
   return Ok{};
 }
 
@@ -362,7 +393,10 @@ std::string usage_text() {
          "  crl --issuer PROFILE [--out FILE]\n"
          "  chain --profile NAME [--out FILE]          issuing chain including the root\n"
          "  keys [--json]                              private keys in the token and their flags\n"
-         "  audit verify [--json]\n"
+         "  audit verify [--json]                      hash chain and signed checkpoints\n"
+         "  audit checkpoint                           sign the chain head with the token's audit-checkpoint key\n"
+         "Remote: gridtrust --server https://HOST:PORT (or $GRIDTRUST_SERVER) issue|list|show|revoke|crl|chain ...\n"
+         "  runs the command through gridtrustd's API as init's admin certificate (key in --data-dir's token)\n"
          "Errors: one line 'error: <code>: <message>' on stderr; codes in docs/error-codes.md.\n";
 }
 

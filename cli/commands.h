@@ -1,7 +1,10 @@
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cli/args.h"
+#include "core/encoding.h"
 #include "core/rejection.h"
 
 namespace gridtrust::cli {
@@ -13,5 +16,14 @@ Status cmd_init(const std::vector<std::string>& words);
 
 std::string data_dir_or_default(const std::string& from_args);
 std::string usage_text();
+
+// Input and output steps shared by offline and remote commands (remote_client.cpp),
+// so both refuse and write the same way.
+Status check_readable(const std::string& path);
+Result<Bytes> read_file(const std::string& path, std::size_t limit);
+Status check_output_path(const std::optional<std::string>& path);
+Status no_positionals(const Args& a, const char* command);
+Result<std::string> normalise_serial(const std::string& text);
+Status write_output(const std::optional<std::string>& path, const std::string& text);
 
 }  // namespace gridtrust::cli

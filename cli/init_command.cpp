@@ -29,8 +29,9 @@ Status write_private(const fs::path& path, const std::string& text) {
   return Ok{};
 }
 
-// gridtrustd's own TLS certificate and a first admin client certificate, both with
-// keys generated in the token. Only their public chains go to disk.
+// gridtrustd's own TLS certificate, a first admin client certificate and the OCSP
+// signer of Sub-CA 2, all with keys generated in the token. Only the public chains of
+// the first two go to disk.
 Result<app::DaemonIdentity> issue_daemon_identity(pki::CertificateAuthority& ca, const fs::path& dir,
                                                   const std::string& actor) {
   const std::string org = ca.profiles().organisation;
@@ -38,6 +39,9 @@ Result<app::DaemonIdentity> issue_daemon_identity(pki::CertificateAuthority& ca,
   opt.actor = actor;
   GT_TRY_ASSIGN(pki::Issued server, ca.issue_with_hsm_key("csms-server", "CN=localhost,O=" + org, opt));
   GT_TRY_ASSIGN(pki::Issued admin, ca.issue_with_hsm_key("admin", "CN=admin,O=" + org + ",OU=admin", opt));
+  // RFC 6960 4.2.2.2: OCSP answers for Sub-CA 2's certificates are signed by a
+  // delegated signer, so that the CA key is not used per request.
+  GT_TRY(ca.issue_with_hsm_key("ocsp-signer", "CN=gridtrust OCSP cpo-sub2,O=" + org, opt));
   GT_TRY(write_private(dir / "server-chain.pem", server.chain_pem()));
   GT_TRY(write_private(dir / "admin-chain.pem", admin.chain_pem()));
   return app::DaemonIdentity{server.record.key_label.value_or(""), admin.record.key_label.value_or("")};

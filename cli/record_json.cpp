@@ -20,4 +20,32 @@ boost::json::object record_json(const store::CertificateRecord& r) {
   return o;
 }
 
+namespace {
+
+std::string text_of(const boost::json::object& o, const char* name) {
+  auto it = o.find(name);
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+}
+
+}  // namespace
+
+std::string record_line(const boost::json::object& o) {
+  return text_of(o, "serial") + "  " + text_of(o, "profile") + "  " + text_of(o, "status") + "  " +
+         text_of(o, "not_after") + "  " + text_of(o, "subject") + "\n";
+}
+
+std::string record_text(const boost::json::object& o) {
+  std::string out = "serial:     " + text_of(o, "serial") + "\nissuer:     " + text_of(o, "issuer") +
+                    "\nprofile:    " + text_of(o, "profile") + "\nsubject:    " + text_of(o, "subject") +
+                    "\nnot before: " + text_of(o, "not_before") + "\nnot after:  " + text_of(o, "not_after") +
+                    "\nstatus:     " + text_of(o, "status") + "\n";
+  if (o.contains("revoked_at")) {
+    // A revocation stored without a reason code reads as RFC 5280 `unspecified` (0).
+    std::string reason = o.contains("reason") ? text_of(o, "reason") : pki::revocation_reason_name(0);
+    out += "revoked:    " + text_of(o, "revoked_at") + " (" + reason + ")\n";
+  }
+  if (o.contains("hsm_key_label")) out += "HSM key:    " + text_of(o, "hsm_key_label") + "\n";
+  return out;
+}
+
 }  // namespace gridtrust::app

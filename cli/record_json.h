@@ -1,6 +1,8 @@
 #pragma once
 // The JSON view of a certificate record, shared by `gridtrust ... --json` and the
 // daemon's API so both speak the same field names.
+#include <string>
+
 #include <boost/json.hpp>
 
 #include "store/records.h"
@@ -8,5 +10,10 @@
 namespace gridtrust::app {
 
 boost::json::object record_json(const store::CertificateRecord& r);
+
+// The text forms of a record, made from its JSON view so that offline commands and
+// remote ones (which only see the API's JSON) print the same bytes.
+std::string record_line(const boost::json::object& record);  // one `list` line, newline included
+std::string record_text(const boost::json::object& record);  // the `show` block
 
 }  // namespace gridtrust::app

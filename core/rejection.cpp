@@ -11,7 +11,8 @@ bool starts_with(const std::string& s, const char* prefix) { return s.rfind(pref
 // it), HSM unavailable (retry later), internal.
 int exit_code_for(const std::string& code) {
   if (starts_with(code, "usage.")) return 2;
-  if (code == "hsm.unavailable") return 6;
+  // The HSM or, in the CLI's remote mode, gridtrustd is down: retry later.
+  if (code == "hsm.unavailable" || code == "remote.unavailable") return 6;
   if (starts_with(code, "notfound.") || code.ends_with(".not_found")) return 4;
   if (starts_with(code, "conflict.") || starts_with(code, "issuer.") ||
       starts_with(code, "init.")) return 5;

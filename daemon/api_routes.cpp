@@ -75,7 +75,7 @@ Result<json::object> show(pki::CertificateAuthority& ca, const Request& req) {
   return out;
 }
 
-Result<json::object> revoke(pki::CertificateAuthority& ca, const Request& req) {
+Result<store::CertificateRecord> revoke(pki::CertificateAuthority& ca, const Request& req) {
   GT_TRY_ASSIGN(std::string serial, serial_param(req));
   std::string reason = "unspecified";
   if (!req.body.empty()) {
@@ -84,8 +84,7 @@ Result<json::object> revoke(pki::CertificateAuthority& ca, const Request& req) {
       GT_TRY_ASSIGN(reason, json_string_member(body, "reason"));
     }
   }
-  GT_TRY_ASSIGN(auto rec, ca.revoke(serial, reason, actor_of(req)));
-  return app::record_json(rec);
+  return ca.revoke(serial, reason, actor_of(req));
 }
 
 Result<json::object> chain(pki::CertificateAuthority& ca, const Request& req) {
@@ -109,13 +108,20 @@ Handler json_handler(pki::CertificateAuthority& ca, Result<json::object> (*op)(p
 
 }  // namespace
 
-Router make_api_router(pki::CertificateAuthority& ca) {
+Router make_api_router(pki::CertificateAuthority& ca, RevocationHook on_revoked) {
   Router r;
   r.add("GET", "/healthz", Access::verified_peer, healthz);
   r.add("POST", "/v1/certificates", Access::roles, json_handler(ca, issue, 201), kIssuers);
   r.add("GET", "/v1/certificates", Access::roles, json_handler(ca, list), kReaders);
   r.add("GET", "/v1/certificates/{serial}", Access::roles, json_handler(ca, show), kReaders);
-  r.add("POST", "/v1/certificates/{serial}/revoke", Access::roles, json_handler(ca, revoke), kAdmins);
+  r.add("POST", "/v1/certificates/{serial}/revoke", Access::roles,
+        [&ca, on_revoked = std::move(on_revoked)](const Request& req) {
+          auto rec = revoke(ca, req);
+          if (!rec.ok()) return error_reply(rec.error());
+          if (on_revoked) on_revoked(rec.value());
+          return json_reply(app::record_json(rec.value()));
+        },
+        kAdmins);
   r.add("GET", "/v1/chain/{profile}", Access::roles, json_handler(ca, chain), kReaders);
   r.add("GET", "/v1/crl/{issuer}", Access::roles, json_handler(ca, crl), kReaders);
   return r;

@@ -16,8 +16,10 @@
 #include <boost/beast/http.hpp>
 
 #include "cli/app_config.h"
+#include "daemon/audit_trail.h"
 #include "daemon/connection_limit.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/router.h"
 
 namespace gridtrust::daemon {
@@ -31,6 +33,8 @@ struct SessionContext {
   const app::DaemonLimits& limits;
   const std::atomic<bool>& stopping;  // set on SIGTERM: finish the current request, then close
   std::string listener_name;          // "api" or "status", for logs
+  Metrics* metrics = nullptr;         // null: not counted
+  AuditTrail* audit = nullptr;        // null: refusals on this listener are not audited
 };
 
 template <class Derived>
@@ -62,6 +66,11 @@ class HttpSession {
                                       std::to_string(ctx_.limits.max_body_bytes) + " body bytes or " +
                                       std::to_string(ctx_.limits.max_header_bytes) + " header bytes"));
       log_request("-", "-", reply.status);
+      Request req;
+      req.method = "-";
+      req.path = "-";
+      req.caller = caller_;
+      observe(req, reply, std::chrono::nanoseconds(0));
       return do_write(std::move(reply), parser_->get().version(), After::drain);
     }
     if (ec) return;  // timeout or reset: the stream closes with this session
@@ -74,8 +83,10 @@ class HttpSession {
     req.body = std::move(msg.body());
     req.caller = caller_;
     req.caller_rejection = caller_rejection_;
+    auto started = std::chrono::steady_clock::now();
     Reply reply = ctx_.router.route(req);
     log_request(req.method, req.path, reply.status);
+    observe(req, reply, std::chrono::steady_clock::now() - started);
     bool keep_alive = msg.keep_alive() && !ctx_.stopping.load();
     do_write(std::move(reply), msg.version(), keep_alive ? After::read : After::close);
   }
@@ -118,6 +129,12 @@ class HttpSession {
 
  private:
   Derived& derived() { return static_cast<Derived&>(*this); }
+
+  void observe(const Request& req, const Reply& reply, std::chrono::nanoseconds latency) const {
+    if (ctx_.metrics)
+      ctx_.metrics->observe_request(ctx_.listener_name, req.method, req.route, reply.status, reply.error_code, latency);
+    if (ctx_.audit && reply.status >= 400) ctx_.audit->request_refused(ctx_.listener_name, req, reply);
+  }
 
   void log_request(const std::string& method, const std::string& path, int status) const {
     std::string who = caller_ ? caller_->role + " " + caller_->serial : std::string("-");

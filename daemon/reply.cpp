@@ -10,7 +10,9 @@ Reply error_reply(const Rejection& r) {
   boost::json::object error;
   error["code"] = r.code;
   error["message"] = r.message;
-  return json_reply(boost::json::object{{"error", std::move(error)}}, http_status_for(r.code));
+  Reply reply = json_reply(boost::json::object{{"error", std::move(error)}}, http_status_for(r.code));
+  reply.error_code = r.code;
+  return reply;
 }
 
 }  // namespace gridtrust::daemon

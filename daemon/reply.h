@@ -13,6 +13,7 @@ struct Reply {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::string error_code;  // the rejection's code when this is an error reply (for audit and metrics)
 };
 
 Reply json_reply(const boost::json::value& body, int status = 200);

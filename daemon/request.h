@@ -23,6 +23,7 @@ struct Request {
   std::string path;                           // without the query
   std::map<std::string, std::string> query;   // decoded
   std::map<std::string, std::string> params;  // from the route pattern, e.g. {serial}
+  std::string route;                          // the matched pattern, set by the router (metrics, audit)
   std::string content_type;
   std::string body;
   std::optional<Caller> caller;               // set by the TLS listener

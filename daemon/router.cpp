@@ -21,15 +21,23 @@ std::vector<std::string> split_path(const std::string& path) {
 
 void Router::add(std::string method, std::string pattern, Access access, Handler handler,
                  std::set<std::string> roles) {
-  routes_.push_back(Route{std::move(method), split_path(pattern), access, std::move(roles), std::move(handler)});
+  routes_.push_back(Route{std::move(method), split_path(pattern), access, std::move(roles), std::move(handler), pattern});
 }
 
 bool Router::match(const Route& route, const std::vector<std::string>& path, Request& req) {
-  if (route.segments.size() != path.size()) return false;
+  const bool rest = !route.segments.empty() && route.segments.back().size() > 5 &&
+                    route.segments.back().compare(route.segments.back().size() - 4, 4, "...}") == 0;
+  if (rest ? path.size() < route.segments.size() : route.segments.size() != path.size()) return false;
   std::map<std::string, std::string> params;
-  for (std::size_t i = 0; i < path.size(); ++i) {
+  for (std::size_t i = 0; i < route.segments.size(); ++i) {
     const std::string& want = route.segments[i];
     const std::string& got = path[i];
+    if (rest && i + 1 == route.segments.size()) {
+      std::string tail = got;
+      for (std::size_t j = i + 1; j < path.size(); ++j) tail += "/" + path[j];
+      params[want.substr(1, want.size() - 5)] = std::move(tail);
+      break;
+    }
     if (want.empty() || want.front() != '{') {
       if (want != got) return false;
       continue;
@@ -66,6 +74,7 @@ Reply Router::route(Request& req) const {
   auto path = split_path(req.path);
   for (const Route& r : routes_) {
     if (r.method != req.method || !match(r, path, req)) continue;
+    req.route = r.pattern;
     if (auto access = check_access(r, req); !access.ok()) return error_reply(access.error());
     try {
       return r.handler(req);

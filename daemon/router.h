@@ -2,7 +2,8 @@
 // The routing table: (method, path pattern) -> handler, with who may call it.
 //
 // A pattern is a path whose segments are literals or parameters: "{serial}" takes a
-// whole segment, "{issuer}.crl" a segment ending in ".crl". Access is checked here,
+// whole segment, "{issuer}.crl" a segment ending in ".crl", a last "{name...}" the
+// rest of the path, slashes included (base64 in an OCSP GET, RFC 6960 A.1). Access is checked here,
 // once, so a handler only runs for a caller it was declared for.
 #include <functional>
 #include <set>
@@ -36,6 +37,7 @@ class Router {
     Access access;
     std::set<std::string> roles;
     Handler handler;
+    std::string pattern;
   };
   static bool match(const Route& route, const std::vector<std::string>& path, Request& req);
   static Status check_access(const Route& route, const Request& req);

@@ -12,7 +12,9 @@
 #include "cli/pki_context.h"
 #include "daemon/connection_limit.h"
 #include "daemon/listener.h"
+#include "daemon/operations.h"
 #include "daemon/router.h"
+#include "daemon/status_publisher.h"
 
 namespace gridtrust::daemon {
 
@@ -34,7 +36,9 @@ class Server {
   app::PkiContext& pki_;
   unsigned threads_;
   boost::asio::io_context ioc_;
+  Operations ops_;  // systemd, checkpoints, reload, metrics, the daemon's own audit entries
   std::unique_ptr<boost::asio::ssl::context> tls_;
+  std::unique_ptr<StatusPublisher> status_publisher_;  // before the routers that use it
   Router api_router_;
   Router status_router_;
   ConnectionLimit limit_;

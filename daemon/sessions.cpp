@@ -1,6 +1,7 @@
 #include "daemon/sessions.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/ssl/error.hpp>
 
 #include "daemon/caller_identity.h"
 
@@ -24,6 +25,14 @@ void TlsSession::on_run() {
 void TlsSession::on_handshake(beast::error_code ec) {
   if (ec) {
     log_line("api handshake refused: " + ec.message());
+    // A refusal by the TLS library (no client certificate, an unknown CA, a bad
+    // signature) is a failed login; a peer that connects and leaves, or times out, is not.
+    if (context().audit && ec.category() == boost::asio::error::get_ssl_category()) {
+      boost::system::error_code peer_ec;
+      auto peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(peer_ec);
+      std::string who = peer_ec ? std::string("unknown") : peer.address().to_string() + ":" + std::to_string(peer.port());
+      context().audit->login_failure(who, ec.message());
+    }
     return;
   }
   // The handshake verified the chain; who the peer is for the API is decided here,

@@ -1,37 +1,46 @@
 #include "daemon/status_routes.h"
 
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
-#include "core/openssl_ptr.h"
+#include <cctype>
 
 namespace gridtrust::daemon {
 namespace {
 
-Result<std::string> pem_crl_to_der(const std::string& pem) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  X509CrlPtr crl(bio ? PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!crl) return reject("internal.openssl", "CRL PEM does not parse");
-  unsigned char* der = nullptr;
-  int len = i2d_X509_CRL(crl.get(), &der);
-  if (len <= 0) return reject("internal.openssl", "CRL does not encode");
-  std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(len));
-  OPENSSL_free(der);
+constexpr const char* kOcspResponseType = "application/ocsp-response";  // RFC 6960 A.1
+
+Reply ocsp_reply(const Bytes& der) {
+  return Reply{200, kOcspResponseType, std::string(der.begin(), der.end())};
+}
+
+// Content-Type without parameters, lower case.
+std::string media_type(const std::string& content_type) {
+  std::string out = content_type.substr(0, content_type.find(';'));
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 
 }  // namespace
 
-Router make_status_router(pki::CertificateAuthority& ca) {
+Router make_status_router(StatusPublisher& status) {
   Router r;
   r.add("GET", "/healthz", Access::anyone,
         [](const Request&) { return json_reply(boost::json::object{{"status", "ok"}}); });
-  r.add("GET", "/crl/{issuer}.crl", Access::anyone, [&ca](const Request& req) {
-    auto pem = ca.crl_pem(req.param("issuer"), "daemon:status");
-    if (!pem.ok()) return error_reply(pem.error());
-    auto der = pem_crl_to_der(pem.value());
+  r.add("GET", "/crl/{issuer}.crl", Access::anyone, [&status](const Request& req) {
+    auto der = status.crls().der(req.param("issuer"));
     if (!der.ok()) return error_reply(der.error());
-    return Reply{200, "application/pkix-crl", std::move(der.value())};
+    return Reply{200, "application/pkix-crl", *der.value()};
+  });
+  r.add("POST", "/ocsp", Access::anyone, [&status](const Request& req) {
+    if (media_type(req.content_type) != "application/ocsp-request")
+      return error_reply(reject("request.bad_content_type", "an OCSP request is application/ocsp-request"));
+    if (req.body.size() > pki::kMaxOcspRequestBytes)
+      return error_reply(reject("request.too_large", "an OCSP request is at most " +
+                                                         std::to_string(pki::kMaxOcspRequestBytes) + " bytes"));
+    return ocsp_reply(status.ocsp().respond(Bytes(req.body.begin(), req.body.end()), now_seconds()));
+  });
+  // Base64 may carry '/' unencoded; the segment is the rest of the path.
+  r.add("GET", "/ocsp/{request...}", Access::anyone, [&status](const Request& req) {
+    return ocsp_reply(status.ocsp().respond_get(req.param("request"), now_seconds()));
   });
   return r;
 }

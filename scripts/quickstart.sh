@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Quick start: install what is missing, build, initialise an embedded PKI (SoftHSM2
-# token inside the data directory) and run the main job: issue certificates for a
-# charger, check them with openssl, revoke one and publish the CRL.
+# token inside the data directory), show an issuance round trip with the offline CLI
+# (issue for a charger, check with openssl, revoke, publish the CRL), then run the
+# daemon in the foreground on that token (Ctrl-C stops it).
 #   ./scripts/quickstart.sh [DATA_DIR]      (default ./gridtrust-data)
+#   GRIDTRUST_NO_DAEMON=1                   stop after the round trip
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build --target gridtrust
+cmake --build build --target gridtrust gridtrustd
 gt=./build/cli/gridtrust
 data=${1:-./gridtrust-data}
 if [ ! -f "$data/gridtrust.yaml" ]; then
@@ -34,3 +36,7 @@ echo "== certificates, keys, audit"
 "$gt" keys --data-dir "$data"
 "$gt" audit verify --data-dir "$data"
 echo "PKI ready in $data (gridtrust --data-dir $data --help for more)"
+if [ "${GRIDTRUST_NO_DAEMON:-0}" != "1" ]; then
+  echo "== gridtrustd on $data (API: mTLS with $data/admin-chain.pem; status: plain HTTP CRLs)"
+  exec ./build/daemon/gridtrustd --data-dir "$data"
+fi

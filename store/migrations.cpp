@@ -65,6 +65,21 @@ CREATE TABLE audit (
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 )sql",
+      // 2: signed checkpoints of the audit chain head.
+      R"sql(
+CREATE TABLE audit_checkpoints (
+  id         INTEGER PRIMARY KEY,
+  entry_id   INTEGER NOT NULL,
+  head_hash  TEXT NOT NULL,
+  ts         INTEGER NOT NULL,
+  key_id     BLOB NOT NULL,
+  signature  BLOB NOT NULL
+);
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+  BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+  BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+)sql",
   };
   return m;
 }

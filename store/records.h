@@ -50,6 +50,18 @@ struct AuditEntry {
   std::string hash;
 };
 
+// A signed statement "the chain had this head": an HSM signature over
+// audit_checkpoint_message(entry_id, head_hash, ts). Truncating the chain below a
+// checkpoint, or rewriting it and recomputing every hash, no longer goes unnoticed.
+struct AuditCheckpoint {
+  std::int64_t id = 0;
+  std::int64_t entry_id = 0;
+  std::string head_hash;
+  std::int64_t ts = 0;
+  Bytes key_id;     // CKA_ID of the checkpoint key in the token
+  Bytes signature;  // DER ECDSA-Sig-Value
+};
+
 struct CertificateFilter {
   std::optional<std::string> profile;
   std::optional<std::string> status;

@@ -376,12 +376,47 @@ Result<Store::CrlSnapshot> SqliteStore::crl_snapshot(const std::string& issuer, 
   return snap;
 }
 
-Status SqliteStore::append_audit(AuditEvent event) {
-  return submit([&](Database& db) -> Status {
-           append(db, event);
+std::future<Status> SqliteStore::append_audit_async(AuditEvent event) {
+  return submit([event = std::move(event)](Database& db) -> Status {
+    append(db, event);
+    return Ok{};
+  });
+}
+
+Result<AuditEntry> SqliteStore::audit_head() {
+  return read<AuditEntry>([&](Database& db) {
+    AuditEntry head;
+    head.hash = kGenesisHash;
+    Statement s(db.handle(), "SELECT id, ts, hash FROM audit ORDER BY id DESC LIMIT 1");
+    if (s.step()) {
+      head.id = s.int64(0);
+      head.ts = s.int64(1);
+      head.hash = s.text(2);
+    }
+    return head;
+  });
+}
+
+Status SqliteStore::record_checkpoint(AuditCheckpoint c) {
+  return submit([c = std::move(c)](Database& db) -> Status {
+           Statement s(db.handle(),
+                       "INSERT INTO audit_checkpoints (entry_id, head_hash, ts, key_id, signature) VALUES (?,?,?,?,?)");
+           s.bind(1, c.entry_id).bind(2, c.head_hash).bind(3, c.ts).bind(4, c.key_id).bind(5, c.signature);
+           s.step();
            return Ok{};
          })
       .get();
+}
+
+Result<std::vector<AuditCheckpoint>> SqliteStore::audit_checkpoints() {
+  return read<std::vector<AuditCheckpoint>>([&](Database& db) {
+    std::vector<AuditCheckpoint> out;
+    Statement s(db.handle(),
+                "SELECT id, entry_id, head_hash, ts, key_id, signature FROM audit_checkpoints ORDER BY id");
+    while (s.step())
+      out.push_back(AuditCheckpoint{s.int64(0), s.int64(1), s.text(2), s.int64(3), s.blob(4), s.blob(5)});
+    return out;
+  });
 }
 
 Result<std::vector<AuditEntry>> SqliteStore::audit_entries() {

@@ -32,7 +32,10 @@ class SqliteStore final : public Store {
   Result<CertificateRecord> revoke(const std::string& issuer, const std::string& serial, int reason,
                                    std::int64_t when, AuditEvent event, std::optional<int> cascade_reason) override;
   Result<CrlSnapshot> crl_snapshot(const std::string& issuer, const std::string& actor) override;
-  Status append_audit(AuditEvent event) override;
+  std::future<Status> append_audit_async(AuditEvent event) override;
+  Result<AuditEntry> audit_head() override;
+  Status record_checkpoint(AuditCheckpoint checkpoint) override;
+  Result<std::vector<AuditCheckpoint>> audit_checkpoints() override;
   Result<std::vector<AuditEntry>> audit_entries() override;
 
   // Commits made so far (for the benchmark's group-commit figure).

@@ -65,7 +65,14 @@ class Store {
   };
   virtual Result<CrlSnapshot> crl_snapshot(const std::string& issuer, const std::string& actor) = 0;
 
-  virtual Status append_audit(AuditEvent event) = 0;
+  // Queues an audit entry on the writer and returns at once: for refusals and other
+  // events the daemon records off its request path.
+  virtual std::future<Status> append_audit_async(AuditEvent event) = 0;
+  Status append_audit(AuditEvent event) { return append_audit_async(std::move(event)).get(); }
+  // The newest entry (id 0 and the genesis hash for an empty chain).
+  virtual Result<AuditEntry> audit_head() = 0;
+  virtual Status record_checkpoint(AuditCheckpoint checkpoint) = 0;
+  virtual Result<std::vector<AuditCheckpoint>> audit_checkpoints() = 0;
   virtual Result<std::vector<AuditEntry>> audit_entries() = 0;
   Result<AuditReport> verify_audit();
 };

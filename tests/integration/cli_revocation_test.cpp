@@ -490,9 +490,10 @@ TEST_CASE("revoking CPO Sub-CA 2 for keyCompromise revokes every certificate und
   }
   REQUIRE(revoked.count(already.serial) == 1);
   CHECK(revoked[already.serial].at("reason").as_string() == "superseded");
-  // Sub-CA 2, its four leaves above and the two leaves `gridtrust init` issued under it
-  // (gridtrustd's TLS certificate and the first admin certificate); nothing else.
-  CHECK(revoked.size() == 7);
+  // Sub-CA 2, its four leaves above and the three leaves `gridtrust init` issued under
+  // it (gridtrustd's TLS certificate, the first admin certificate, the OCSP signer);
+  // nothing else.
+  CHECK(revoked.size() == 8);
 
   // Other branches and the CAs above are untouched.
   auto valid = by_serial(list_json(pki, "--status valid"));

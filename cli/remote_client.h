@@ -1,0 +1,54 @@
+#pragma once
+// Remote mode: `gridtrust --server https://HOST:PORT COMMAND ...` (or GRIDTRUST_SERVER)
+// runs issue, list, show, revoke, crl and chain through gridtrustd's mTLS API instead
+// of on the data directory's store.
+//
+// The caller is the admin certificate `gridtrust init` made: its key never leaves the
+// data directory's token, so the CLI still opens that token (PIN as for offline
+// commands) and OpenSSL signs the TLS handshake through the HSM bridge. The server
+// must chain to the PKI's own root and name the host of the URL. Output and error
+// lines are those of the offline commands; an API error {"error":{"code","message"}}
+// becomes the same `error: <code>: <message>` and exit code.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "core/rejection.h"
+
+namespace gridtrust::cli {
+
+// https://HOST:PORT with an optional trailing '/'; HOST may be a name, IPv4 or [IPv6].
+struct ServerUrl {
+  std::string host;  // without brackets
+  std::string port;
+  std::string text;  // as given, for messages
+};
+Result<ServerUrl> parse_server_url(const std::string& url);
+
+// One TLS client identity (admin key in the token, admin-chain.pem) and trust anchor;
+// each call is one HTTP/1.1 request on its own connection.
+class RemoteClient {
+ public:
+  static Result<std::unique_ptr<RemoteClient>> open(const std::string& data_dir, ServerUrl server);
+
+  RemoteClient(const RemoteClient&) = delete;  // owns the TLS context and the token session
+  RemoteClient& operator=(const RemoteClient&) = delete;
+  ~RemoteClient();
+
+  // GET when body is empty, POST with a JSON body otherwise. A 2xx JSON answer, or
+  // the API's rejection, or remote.* when the server cannot be reached or understood.
+  Result<boost::json::value> call(const std::string& target, const std::optional<boost::json::object>& body = {});
+
+ private:
+  struct State;
+  explicit RemoteClient(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+Status run_remote_command(const std::string& server_url, const std::string& command,
+                          const std::vector<std::string>& words);
+
+}  // namespace gridtrust::cli

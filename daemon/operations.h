@@ -1,0 +1,59 @@
+#pragma once
+// What gridtrustd does besides answering requests: it tells systemd how it is
+// (READY, RELOADING, STOPPING, WATCHDOG), signs the audit chain head at intervals and
+// at shutdown, reloads its configuration on SIGHUP, and audits its own start, stop
+// and reloads. The metrics and audit trail the sessions report to live here too.
+#include <chrono>
+#include <memory>
+#include <mutex>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "cli/pki_context.h"
+#include "daemon/audit_trail.h"
+#include "daemon/metrics.h"
+
+namespace gridtrust::daemon {
+
+class Operations {
+ public:
+  Operations(boost::asio::io_context& ioc, app::PkiContext& pki);
+  Operations(const Operations&) = delete;  // timers and signal handlers hold `this`
+  Operations& operator=(const Operations&) = delete;
+
+  Metrics& metrics() { return metrics_; }
+  AuditTrail& audit() { return audit_; }
+
+  // Once the listeners accept: audits the start, makes sure the checkpoint key
+  // exists, arms the timers and SIGHUP, then READY=1.
+  void started();
+  // On SIGTERM/SIGINT, from the server's handler, before the drain: STOPPING=1.
+  void stopping();
+  // After the I/O threads have returned: audits the stop and signs a last checkpoint.
+  void stopped();
+
+ private:
+  void on_hangup(const boost::system::error_code& ec);
+  void reload();
+  void arm_watchdog();
+  void arm_checkpoint();
+  void checkpoint(const char* why);
+
+  app::PkiContext& pki_;
+  // Signals and timers on one strand: a reload re-arming the checkpoint timer never
+  // races the timer's own handler on another I/O thread.
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  Metrics metrics_;
+  AuditTrail audit_;
+  boost::asio::signal_set hangup_;
+  boost::asio::steady_timer watchdog_timer_;
+  boost::asio::steady_timer checkpoint_timer_;
+  std::chrono::microseconds watchdog_interval_{0};
+  std::chrono::seconds checkpoint_interval_;
+  std::mutex checkpoint_mu_;  // the timer and shutdown never sign at once
+};
+
+}  // namespace gridtrust::daemon

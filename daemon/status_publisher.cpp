@@ -1,0 +1,28 @@
+#include "daemon/status_publisher.h"
+
+#include "daemon/log.h"
+
+namespace gridtrust::daemon {
+
+StatusPublisher::StatusPublisher(pki::CertificateAuthority& ca, std::unique_ptr<pki::OcspResponder> ocsp)
+    : ca_(ca), ocsp_(std::move(ocsp)), crls_(ca) {}
+
+Result<std::unique_ptr<StatusPublisher>> StatusPublisher::create(pki::CertificateAuthority& ca) {
+  pki::OcspResponderConfig config;
+  config.log = [](const Rejection& why) { log_line("ocsp: " + why.code + ": " + why.message); };
+  GT_TRY_ASSIGN(auto ocsp, pki::OcspResponder::create(ca, std::move(config), now_seconds()));
+  return std::unique_ptr<StatusPublisher>(new StatusPublisher(ca, std::move(ocsp)));
+}
+
+void StatusPublisher::revoked(const store::CertificateRecord& record) {
+  crls_.invalidate();
+  // The responder checks each answer's certificate against the store, but the key it
+  // signs with is chosen once: pick again when a signer (or a CA above one) went.
+  const pki::Profile* p = ca_.profiles().find(record.profile);
+  if (record.profile == "ocsp-signer" || (p && p->is_ca())) {
+    if (auto reloaded = ocsp_->reload_signers(now_seconds()); !reloaded.ok())
+      log_line("ocsp: cannot reload signers: " + reloaded.error().code + ": " + reloaded.error().message);
+  }
+}
+
+}  // namespace gridtrust::daemon

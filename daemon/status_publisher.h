@@ -1,0 +1,36 @@
+#pragma once
+// What the status listener publishes, kept consistent with the store (DESIGN.md
+// "Status and revocation"): the OCSP responder, which reads each certificate's status
+// per request, and the CRL cache, which must forget its lists when a revocation
+// commits.
+#include <memory>
+
+#include "daemon/crl_cache.h"
+#include "pki/certificate_authority.h"
+#include "pki/ocsp_responder.h"
+
+namespace gridtrust::daemon {
+
+class StatusPublisher {
+ public:
+  // Start-up: loads every CA and its delegated OCSP signer.
+  static Result<std::unique_ptr<StatusPublisher>> create(pki::CertificateAuthority& ca);
+  StatusPublisher(const StatusPublisher&) = delete;  // routes hold references to it
+  StatusPublisher& operator=(const StatusPublisher&) = delete;
+
+  pki::OcspResponder& ocsp() { return *ocsp_; }
+  CrlCache& crls() { return crls_; }
+
+  // After a revocation committed through the daemon: every CRL is signed anew on its
+  // next GET, and a revoked OCSP signer (or CA) stops signing at once.
+  void revoked(const store::CertificateRecord& record);
+
+ private:
+  StatusPublisher(pki::CertificateAuthority& ca, std::unique_ptr<pki::OcspResponder> ocsp);
+
+  pki::CertificateAuthority& ca_;
+  std::unique_ptr<pki::OcspResponder> ocsp_;
+  CrlCache crls_;
+};
+
+}  // namespace gridtrust::daemon
