@@ -3,7 +3,9 @@
 #include <cctype>
 
 #include "cli/record_json.h"
+#include "pki/audit_checkpoint.h"
 #include "pki/certificate_builder.h"
+#include "store/audit_chain.h"
 
 namespace gridtrust::daemon {
 namespace json = boost::json;
@@ -13,6 +15,7 @@ namespace {
 const std::set<std::string> kIssuers = {"admin", "operator"};
 const std::set<std::string> kReaders = {"admin", "operator", "auditor"};
 const std::set<std::string> kAdmins = {"admin"};
+const std::set<std::string> kAuditors = {"admin", "auditor"};
 
 std::string actor_of(const Request& req) {
   return "daemon:" + (req.caller ? req.caller->role + ":" + req.caller->subject : std::string("unknown"));
@@ -51,12 +54,33 @@ Result<json::object> issue(pki::CertificateAuthority& ca, const Request& req) {
   return out;
 }
 
+// A key generated in the token for the subject; the key never leaves the token.
+Result<json::object> issue_hsm(pki::CertificateAuthority& ca, const Request& req) {
+  GT_TRY_ASSIGN(json::object body, json_object_body(req));
+  GT_TRY_ASSIGN(std::string profile, json_string_member(body, "profile"));
+  GT_TRY_ASSIGN(std::string subject, json_string_member(body, "subject"));
+  pki::IssueOptions opt;
+  opt.actor = actor_of(req);
+  GT_TRY_ASSIGN(pki::Issued issued, ca.issue_with_hsm_key(profile, subject, opt));
+  json::object out = app::record_json(issued.record);
+  out["chain_pem"] = issued.chain_pem();
+  return out;
+}
+
 Result<json::object> list(pki::CertificateAuthority& ca, const Request& req) {
   store::CertificateFilter f;
   f.profile = req.query_value("profile");
   f.status = req.query_value("status");
   if (f.status && *f.status != "valid" && *f.status != "revoked")
     return reject("usage.bad_value", "status must be valid or revoked");
+  if (auto v = req.query_value("expiring_before")) {
+    // Unix time in seconds, as `gridtrust list --expiring-before` takes it.
+    const std::string& t = *v;
+    bool digits = !t.empty() && t.size() <= 18;
+    for (char c : t) digits = digits && std::isdigit(static_cast<unsigned char>(c));
+    if (!digits) return reject("usage.bad_value", "expiring_before takes a Unix time in seconds");
+    f.expiring_before = std::stoll(t);
+  }
   GT_TRY_ASSIGN(auto rows, ca.store().list(f));
   json::array certs;
   for (const auto& r : rows) certs.push_back(app::record_json(r));
@@ -97,6 +121,41 @@ Result<json::object> crl(pki::CertificateAuthority& ca, const Request& req) {
   return json::object{{"issuer", req.param("issuer")}, {"crl_pem", pem}};
 }
 
+// The report of `gridtrust audit verify --json`: the hash chain, then the checkpoints
+// (their signatures checked against the token's keys while the token answers). A
+// broken chain is a finding, not a failed request: 200 with "ok": false.
+Result<json::object> audit_verify(pki::CertificateAuthority& ca, const Request&) {
+  GT_TRY_ASSIGN(auto entries, ca.store().audit_entries());
+  store::AuditReport report = store::verify_chain(entries);
+  pki::CheckpointReport cps;
+  std::string note;
+  if (report.ok) {
+    GT_TRY_ASSIGN(auto checkpoints, ca.store().audit_checkpoints());
+    auto token = ca.token();
+    if (token) {
+      cps = pki::verify_audit_checkpoints(entries, checkpoints, [token](const Bytes& id) -> Result<Bytes> {
+        GT_TRY_ASSIGN(hsm::KeyRef key, token->find_key_by_id(id));
+        return key.public_key_der;
+      });
+    } else {
+      note = "token unavailable: checkpoint signatures not verified, chain and links only";
+      cps = pki::verify_audit_checkpoints(entries, checkpoints, nullptr);
+    }
+  }
+  json::object o;
+  o["ok"] = report.ok && cps.ok;
+  o["entries"] = report.entries;
+  if (report.first_bad_id) o["first_bad_id"] = *report.first_bad_id;
+  if (cps.first_bad_entry) o["first_bad_id"] = *cps.first_bad_entry;
+  if (!report.ok) o["problem"] = report.problem;
+  else if (!cps.ok) o["problem"] = cps.problem;
+  else o["head"] = report.head_hash;
+  o["checkpoints"] = cps.checked;
+  o["signatures_checked"] = cps.signatures_checked;
+  if (!note.empty()) o["note"] = note;
+  return o;
+}
+
 // Adapts an operation returning Result<json::object> to a handler.
 Handler json_handler(pki::CertificateAuthority& ca, Result<json::object> (*op)(pki::CertificateAuthority&, const Request&),
                      int status = 200) {
@@ -112,6 +171,7 @@ Router make_api_router(pki::CertificateAuthority& ca, RevocationHook on_revoked)
   Router r;
   r.add("GET", "/healthz", Access::verified_peer, healthz);
   r.add("POST", "/v1/certificates", Access::roles, json_handler(ca, issue, 201), kIssuers);
+  r.add("POST", "/v1/certificates/hsm", Access::roles, json_handler(ca, issue_hsm, 201), kIssuers);
   r.add("GET", "/v1/certificates", Access::roles, json_handler(ca, list), kReaders);
   r.add("GET", "/v1/certificates/{serial}", Access::roles, json_handler(ca, show), kReaders);
   r.add("POST", "/v1/certificates/{serial}/revoke", Access::roles,
@@ -123,6 +183,7 @@ Router make_api_router(pki::CertificateAuthority& ca, RevocationHook on_revoked)
         },
         kAdmins);
   r.add("GET", "/v1/chain/{profile}", Access::roles, json_handler(ca, chain), kReaders);
+  r.add("GET", "/v1/audit/verify", Access::roles, json_handler(ca, audit_verify), kAuditors);
   r.add("GET", "/v1/crl/{issuer}", Access::roles, json_handler(ca, crl), kReaders);
   return r;
 }

@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include "core/openssl_error.h"
+#include "hsm/sign_failure.h"
 
 namespace gridtrust::hsm {
 namespace {
@@ -35,6 +36,7 @@ ECDSA_SIG* bridge_sign_sig(const unsigned char* dgst, int dlen, const BIGNUM*, c
   auto* holder = static_cast<SignerHolder*>(EC_KEY_get_ex_data(eckey, holder_index()));
   if (!holder || !*holder) return nullptr;
   auto raw = (*holder)->sign_raw(Bytes(dgst, dgst + dlen));
+  if (!raw.ok()) note_sign_failure(raw.error());
   if (!raw.ok() || raw->empty() || raw->size() % 2) return nullptr;
   std::size_t half = raw->size() / 2;
   ECDSA_SIG* sig = ECDSA_SIG_new();
@@ -129,5 +131,17 @@ Result<Bytes> ecdsa_der_to_raw(const Bytes& der, std::size_t half) {
     return reject("hsm.bad_signature", "ECDSA signature component too large");
   return raw;
 }
+
+namespace {
+thread_local std::optional<Rejection> t_sign_failure;
+}  // namespace
+
+std::optional<Rejection> take_sign_failure() {
+  std::optional<Rejection> out;
+  out.swap(t_sign_failure);
+  return out;
+}
+
+void note_sign_failure(Rejection why) { t_sign_failure = std::move(why); }
 
 }  // namespace gridtrust::hsm

@@ -8,6 +8,7 @@
 #include "core/random.h"
 #include "hsm/evp_bridge.h"
 #include "hsm/hsm_signer.h"
+#include "hsm/sign_failure.h"
 #include "pki/csr.h"
 #include "pki/revocation_reason.h"
 #include "pki/subject.h"
@@ -376,8 +377,10 @@ Result<std::string> CertificateAuthority::crl_pem(const std::string& issuer_prof
   if (!aki || X509_CRL_add_ext(crl.get(), aki.get(), -1) != 1 ||
       X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, crl_number.get(), 0, 0) != 1)
     return reject("internal.openssl", "cannot add CRL extensions: " + openssl_errors());
+  (void)hsm::take_sign_failure();
   if (X509_CRL_sign(crl.get(), issuer->key.get(), digest_for(p->digest)) <= 0) {
     std::string err = openssl_errors();
+    if (auto why = hsm::take_sign_failure(); why && why->code == "hsm.unavailable") return *why;
     return reject("hsm.sign_failed", "signing the CRL failed" + (err.empty() ? "" : ": " + err));
   }
   BioPtr bio(BIO_new(BIO_s_mem()));

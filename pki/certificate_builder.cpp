@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 
 #include "core/openssl_error.h"
+#include "hsm/sign_failure.h"
 #include "pki/der_reader.h"
 #include "pki/subject.h"
 
@@ -168,8 +169,11 @@ Result<X509Ptr> build_certificate(const CertificateSpec& spec, EVP_PKEY* issuer_
   }
 
   const EVP_MD* md = EVP_PKEY_get_base_id(issuer_key) == EVP_PKEY_EC ? digest_for(p.digest) : nullptr;
+  (void)hsm::take_sign_failure();
   if (X509_sign(cert.get(), issuer_key, md) <= 0) {
     std::string err = openssl_errors();
+    // A token outage stays hsm.unavailable (HTTP 503, try again later).
+    if (auto why = hsm::take_sign_failure(); why && why->code == "hsm.unavailable") return *why;
     return reject("hsm.sign_failed", "signing the certificate failed" + (err.empty() ? "" : ": " + err));
   }
   return cert;
