@@ -18,6 +18,8 @@
 #include <openssl/x509.h>
 #include <p11-kit/p11-kit.h>
 
+#include "bench/bench_failure.h"
+#include "bench/offline_issuance.h"
 #include "hsm/evp_bridge.h"
 #include "hsm/hsm_signer.h"
 #include "hsm/token.h"
@@ -27,37 +29,15 @@
 #include "store/sqlite_store.h"
 
 using namespace gridtrust;
+using bench::die;
+using bench::issuance_rate;
+using bench::must;
 namespace fs = std::filesystem;
 using Seconds = std::chrono::duration<double>;
 
 namespace {
 
 constexpr const char* kModule = "/usr/lib/softhsm/libsofthsm2.so";
-
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T must(Result<T> r, const char* what) {
-  if (!r.ok()) die(std::string(what) + ": " + r.error().code + ": " + r.error().message);
-  return std::move(r).value();
-}
-
-Bytes make_csr(int i) {
-  EvpPkeyPtr key(EVP_EC_gen("prime256v1"));
-  X509ReqPtr req(X509_REQ_new());
-  auto name = must(pki::parse_subject("CN=station-" + std::to_string(i) + ",O=Bench CPO"), "subject");
-  X509_REQ_set_subject_name(req.get(), name.get());
-  X509_REQ_set_pubkey(req.get(), key.get());
-  X509_REQ_sign(req.get(), key.get(), EVP_sha256());
-  int n = i2d_X509_REQ(req.get(), nullptr);
-  Bytes der(n);
-  unsigned char* p = der.data();
-  i2d_X509_REQ(req.get(), &p);
-  return der;
-}
 
 // The baseline: C_SignInit + C_Sign straight on the module, one session per thread.
 double raw_sign_rate(const std::string& pin, const Bytes& key_id, int threads, int per_thread) {
@@ -136,30 +116,6 @@ std::pair<double, double> layered_sign_rates(const std::shared_ptr<hsm::Token>& 
   return {pool, bridge};
 }
 
-// Each worker issues its share with a window of in-flight durable commits.
-double issuance_rate(pki::CertificateAuthority& ca, const std::vector<Bytes>& csrs, std::size_t from, int threads,
-                     int count) {
-  auto start = std::chrono::steady_clock::now();
-  std::vector<std::thread> ts;
-  for (int t = 0; t < threads; ++t)
-    ts.emplace_back([&, t] {
-      std::deque<std::future<Status>> window;
-      for (int i = t; i < count; i += threads) {
-        auto p = ca.issue_from_csr_async("charging-station", csrs[from + i], {});
-        if (!p.ok()) die("issue: " + p.error().code + ": " + p.error().message);
-        window.push_back(std::move(p->durable));
-        if (window.size() >= 128) {
-          if (!window.front().get().ok()) die("commit failed");
-          window.pop_front();
-        }
-      }
-      for (auto& f : window)
-        if (!f.get().ok()) die("commit failed");
-    });
-  for (auto& t : ts) t.join();
-  return count / Seconds(std::chrono::steady_clock::now() - start).count();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -195,7 +151,7 @@ int main(int argc, char** argv) {
 
   std::printf("generating %d CSRs (not timed)...\n", 2 * n + 100);
   std::vector<Bytes> csrs;
-  for (int i = 0; i < 2 * n + 100; ++i) csrs.push_back(make_csr(i));
+  for (int i = 0; i < 2 * n + 100; ++i) csrs.push_back(bench::make_station_csr(i));
   issuance_rate(ca, csrs, 0, 1, 100);  // warm-up: issuer keys, caches, first serial block
 
   double raw1 = raw_sign_rate(pin, issuer->key_id, 1, n * 2);

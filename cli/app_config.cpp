@@ -12,6 +12,8 @@ std::string default_config_yaml(const std::string& module_path, const DaemonIden
   const DaemonLimits limits;
   return "# gridtrust configuration, written by `gridtrust init`.\n"
          "# Relative paths are relative to this file's directory (the data directory).\n"
+         "# SIGHUP makes gridtrustd apply the profiles, daemon.limits, daemon.client_ca_files and\n"
+         "# daemon.checkpoint_interval_s; the other settings take effect at a restart.\n"
          "hsm:\n"
          "  module: " + module_path + "\n"
          "  token_uri: \"pkcs11:token=gridtrust\"   # RFC 7512\n"
@@ -31,6 +33,10 @@ std::string default_config_yaml(const std::string& module_path, const DaemonIden
          "  server_cert_label: \"" + identity.server_cert_label + "\"   # HSM key of the daemon's csms-server certificate\n"
          "  admin_cert_label: \"" + identity.admin_cert_label + "\"    # HSM key of the admin certificate made by init\n"
          "  checkpoint_interval_s: 300          # signed audit checkpoints (HSM key audit-checkpoint)\n"
+         "  # client_ca_files: [monitoring-ca.pem]  # more client CAs (PEM, each chain up to its root):\n"
+         "  #                                   # their certificates may call /healthz and /metrics; the\n"
+         "  #                                   # admin profile's CAs are always trusted\n"
+         "  # workers: 2                        # handler threads (signing, store); default max(2, CPU threads)\n"
          "  limits:\n"
          "    max_body_bytes: " + std::to_string(limits.max_body_bytes) + "\n"
          "    max_header_bytes: " + std::to_string(limits.max_header_bytes) + "\n"
@@ -41,7 +47,7 @@ std::string default_config_yaml(const std::string& module_path, const DaemonIden
 
 namespace {
 
-Status load_daemon_section(const YAML::Node& d, const std::string& file, DaemonConfig& out) {
+Status load_daemon_section(const YAML::Node& d, const std::string& file, const fs::path& dir, DaemonConfig& out) {
   auto text = [&](const char* key, std::string& field) {
     if (d[key]) field = d[key].as<std::string>();
   };
@@ -53,6 +59,19 @@ Status load_daemon_section(const YAML::Node& d, const std::string& file, DaemonC
     out.checkpoint_interval_s = d["checkpoint_interval_s"].as<int>();
     if (out.checkpoint_interval_s <= 0)
       return reject("config.invalid", file + ": daemon.checkpoint_interval_s: must be positive");
+  }
+  if (d["workers"]) {
+    long long w = d["workers"].as<long long>();
+    if (w < 1 || w > 256) return reject("config.invalid", file + ": daemon.workers: must be between 1 and 256");
+    out.workers = static_cast<unsigned>(w);
+  }
+  if (auto files = d["client_ca_files"]) {
+    if (!files.IsSequence())
+      return reject("config.invalid", file + ": daemon.client_ca_files: must be a list of PEM files");
+    for (const auto& f : files) {
+      fs::path p = f.as<std::string>();
+      out.client_ca_files.push_back(p.is_absolute() ? p.string() : (dir / p).string());
+    }
   }
   auto l = d["limits"];
   if (!l) return Ok{};
@@ -111,7 +130,7 @@ Result<AppConfig> load_app_config(const std::string& data_dir) {
     }
     if (auto d = y["daemon"]) {
       if (!d.IsMap()) return reject("config.invalid", file.string() + ": daemon: must be a mapping");
-      GT_TRY(load_daemon_section(d, file.string(), c.daemon));
+      GT_TRY(load_daemon_section(d, file.string(), dir, c.daemon));
     }
     return c;
   } catch (const YAML::Exception& e) {

@@ -3,6 +3,7 @@
 // PKI writes into certificates. Relative paths are relative to the data directory.
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "core/rejection.h"
 #include "hsm/pin_source.h"
@@ -17,6 +18,8 @@ struct DaemonLimits {
   std::size_t max_connections = 256;
   int request_timeout_s = 10;
   int handshake_timeout_s = 5;
+
+  bool operator==(const DaemonLimits&) const = default;
 };
 
 struct DaemonConfig {
@@ -25,7 +28,15 @@ struct DaemonConfig {
   std::string server_cert_label;  // HSM key label of the daemon's csms-server certificate
   std::string admin_cert_label;   // HSM key label of the admin certificate made by init
   DaemonLimits limits;
+  // PEM files of further CA certificates (each chain up to its root) whose client
+  // certificates pass the API's TLS handshake, e.g. a monitoring system's CA. The
+  // chain of the `admin` profile's issuer is always trusted; roles still come only
+  // from this PKI's admin-profile certificates (daemon/caller_identity.h). Absolute.
+  std::vector<std::string> client_ca_files;
   int checkpoint_interval_s = 300;  // how often the daemon signs the audit chain head
+  // Threads that run request handlers (HSM signing, the store) off the I/O threads;
+  // 0: max(2, hardware threads).
+  unsigned workers = 0;
 };
 
 // What `gridtrust init` issued for the daemon; empty before the token exists.

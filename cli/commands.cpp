@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 
 #include "cli/args.h"
+#include "cli/audit_report.h"
 #include "cli/pki_context.h"
 #include "cli/record_json.h"
 #include "core/time.h"
@@ -20,7 +21,6 @@
 #include "pki/certificate_builder.h"
 #include "pki/csr.h"
 #include "pki/revocation_reason.h"
-#include "store/audit_chain.h"
 
 namespace gridtrust::cli {
 
@@ -114,6 +114,35 @@ Status write_output(const std::optional<std::string>& path, const std::string& t
     ::close(dfd);
   }
   return Ok{};
+}
+
+// renew and rekey, offline and remote: the answer is the API's (app::replacement_json).
+Status write_replacement(const Args& a, const json::object& answer) {
+  auto member = [&answer](const char* name) -> Result<std::string> {
+    if (auto* m = answer.if_contains(name); m && m->is_string()) return std::string(m->as_string());
+    return reject("remote.bad_response", std::string("answer has no string member \"") + name + "\"");
+  };
+  if (a.flag("json")) {
+    GT_TRY(write_output(a.value("out"), json::serialize(answer) + "\n"));
+  } else {
+    GT_TRY_ASSIGN(std::string chain, member("chain_pem"));
+    GT_TRY(write_output(a.value("out"), chain));
+  }
+  // The new certificate is stored and written; what is left to say is that the old
+  // one could not be revoked, with that failure's code and exit status.
+  const json::value* failure = answer.if_contains("revoke_old_error");
+  if (!failure) return Ok{};
+  const json::object* f = failure->if_object();
+  const json::value* code = f ? f->if_contains("code") : nullptr;
+  const json::value* message = f ? f->if_contains("message") : nullptr;
+  if (!code || !code->is_string() || !message || !message->is_string())
+    return reject("remote.bad_response", "answer has a malformed \"revoke_old_error\"");
+  GT_TRY_ASSIGN(std::string serial, member("serial"));
+  GT_TRY_ASSIGN(std::string replaces, member("replaces"));
+  return reject(std::string(code->as_string()),
+                "new certificate " + serial + " is stored, but revoking the replaced certificate " + replaces +
+                    " failed; it stays as it was (revoke it with: gridtrust revoke " + replaces +
+                    " --reason superseded): " + std::string(message->as_string()));
 }
 
 namespace {
@@ -259,6 +288,42 @@ Status cmd_revoke(const std::vector<std::string>& words) {
   return Ok{};
 }
 
+Status cmd_renew(const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "out"}, {"revoke-old", "json"}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  if (a.positional.size() != 1) return reject("usage.missing_argument", "renew takes one SERIAL");
+  GT_TRY_ASSIGN(std::string serial, normalise_serial(a.positional[0]));
+  GT_TRY(check_output_path(a.value("out")));
+  pki::ReplaceOptions opt;
+  opt.actor = actor();
+  opt.revoke_old = a.flag("revoke-old");
+  GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
+  GT_TRY_ASSIGN(pki::Replacement renewed, ctx->ca->renew(serial, opt));
+  return write_replacement(a, app::replacement_json(renewed));
+}
+
+Status cmd_rekey(const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "csr", "out"}, {"generate-key", "revoke-old", "json"}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  if (a.positional.size() != 1) return reject("usage.missing_argument", "rekey takes one SERIAL");
+  GT_TRY_ASSIGN(std::string serial, normalise_serial(a.positional[0]));
+  bool generate = a.flag("generate-key");
+  if (generate == a.value("csr").has_value())
+    return reject("usage.bad_combination", "rekey needs either --csr FILE or --generate-key");
+  GT_TRY(check_output_path(a.value("out")));
+  Bytes csr;
+  if (!generate) {
+    GT_TRY_ASSIGN(csr, read_file(*a.value("csr"), pki::kMaxCsrBytes));
+  }
+  pki::ReplaceOptions opt;
+  opt.actor = actor();
+  opt.revoke_old = a.flag("revoke-old");
+  GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
+  GT_TRY_ASSIGN(pki::Replacement rekeyed, generate ? ctx->ca->rekey_with_hsm_key(serial, opt)
+                                                   : ctx->ca->rekey_from_csr(serial, csr, opt));
+  return write_replacement(a, app::replacement_json(rekeyed));
+}
+
 Status cmd_crl(const std::vector<std::string>& words) {
   GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "issuer", "out"}, {}));
   GT_TRY_ASSIGN(std::string dir, data_dir(a));
@@ -285,23 +350,6 @@ Status cmd_chain(const std::vector<std::string>& words) {
   return write_output(a.value("out"), out);
 }
 
-// Checkpoint signatures need the token; the chain alone needs only the store, so an
-// unavailable token degrades the check instead of failing it.
-Result<pki::CheckpointReport> verify_checkpoints(const std::string& dir, store::Store& st,
-                                                 const std::vector<store::AuditEntry>& entries, std::string& note) {
-  GT_TRY_ASSIGN(auto checkpoints, st.audit_checkpoints());
-  auto ctx = app::open_pki(dir);
-  if (!ctx.ok()) {
-    note = "token unavailable (" + ctx.error().code + "): checkpoint signatures not verified, chain and links only";
-    return pki::verify_audit_checkpoints(entries, checkpoints, nullptr);
-  }
-  auto token = ctx.value()->token;
-  return pki::verify_audit_checkpoints(entries, checkpoints, [token](const Bytes& id) -> Result<Bytes> {
-    GT_TRY_ASSIGN(hsm::KeyRef key, token->find_key_by_id(id));
-    return key.public_key_der;
-  });
-}
-
 Status cmd_audit(const std::vector<std::string>& words) {
   GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir"}, {"json"}));
   if (a.positional.size() != 1 || (a.positional[0] != "verify" && a.positional[0] != "checkpoint"))
@@ -316,34 +364,21 @@ Status cmd_audit(const std::vector<std::string>& words) {
   }
   GT_TRY_ASSIGN(auto config, app::load_app_config(dir));
   GT_TRY_ASSIGN(auto st, store::SqliteStore::open(config.store_path));
-  GT_TRY_ASSIGN(auto entries, st->audit_entries());
-  store::AuditReport report = store::verify_chain(entries);
-  pki::CheckpointReport cps;
-  std::string note;
-  if (report.ok) {
-    GT_TRY_ASSIGN(cps, verify_checkpoints(dir, *st, entries, note));
-  }
-  if (a.flag("json")) {
-    json::object o;
-    o["ok"] = report.ok && cps.ok;
-    o["entries"] = report.entries;
-    if (report.first_bad_id) o["first_bad_id"] = *report.first_bad_id;
-    if (cps.first_bad_entry) o["first_bad_id"] = *cps.first_bad_entry;
-    if (!report.ok) o["problem"] = report.problem;
-    else if (!cps.ok) o["problem"] = cps.problem;
-    else o["head"] = report.head_hash;
-    o["checkpoints"] = cps.checked;
-    o["signatures_checked"] = cps.signatures_checked;
-    if (!note.empty()) o["note"] = note;
-    std::cout << json::serialize(o) << "\n";
-  }
-  if (!report.ok)
-    return reject("audit.chain_broken", "audit entry " + std::to_string(*report.first_bad_id) + ": " + report.problem);
+  // Checkpoint signatures need the token; the chain alone needs only the store, so
+  // the token is opened only for a chain that holds.
+  GT_TRY_ASSIGN(auto v, app::verify_audit(*st, [&dir]() -> Result<std::shared_ptr<hsm::Token>> {
+    GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
+    return ctx->token;
+  }));
+  if (a.flag("json")) std::cout << json::serialize(app::audit_report_json(v)) << "\n";
+  if (!v.chain.ok)
+    return reject("audit.chain_broken", "audit entry " + std::to_string(*v.chain.first_bad_id) + ": " + v.chain.problem);
+  const pki::CheckpointReport& cps = v.checkpoints;
   if (!cps.ok)
     return reject("audit.checkpoint_invalid", "audit entry " + std::to_string(*cps.first_bad_entry) + ": " + cps.problem);
-  if (!note.empty()) std::cerr << "note: " << note << "\n";
+  if (!v.note.empty()) std::cerr << "note: " << v.note << "\n";
   if (!a.flag("json"))
-    std::cout << "audit chain ok: " << report.entries << " entries, head " << report.head_hash << "; "
+    std::cout << "audit chain ok: " << v.chain.entries << " entries, head " << v.chain.head_hash << "; "
               << cps.checked << " checkpoints " << (cps.signatures_checked ? "signed and linked" : "linked") << "\n";
   return Ok{};
 }
@@ -390,12 +425,28 @@ std::string usage_text() {
          "  list [--profile P] [--status valid|revoked] [--expiring-before UNIX] [--json]\n"
          "  show SERIAL [--json|--pem]\n"
          "  revoke SERIAL --reason REASON              RFC 5280 reason name, e.g. keyCompromise\n"
+         "  renew SERIAL [--revoke-old] [--out FILE] [--json]\n"
+         "  rekey SERIAL (--csr FILE | --generate-key) [--revoke-old] [--out FILE] [--json]\n"
+         "                                             a new certificate for the same subject and profile: renew keeps\n"
+         "                                             the key, rekey takes a new one; --revoke-old: old one superseded\n"
          "  crl --issuer PROFILE [--out FILE]\n"
          "  chain --profile NAME [--out FILE]          issuing chain including the root\n"
          "  keys [--json]                              private keys in the token and their flags\n"
          "  audit verify [--json]                      hash chain and signed checkpoints\n"
          "  audit checkpoint                           sign the chain head with the token's audit-checkpoint key\n"
-         "Remote: gridtrust --server https://HOST:PORT (or $GRIDTRUST_SERVER) issue|list|show|revoke|crl|chain ...\n"
+         "  sign --action A --station S [--x5c] [--lifetime SEC] [--signer SERIAL] FILE.json\n"
+         "                                             sign an OCPP request payload (docs/signed-commands.md)\n"
+         "  sign-batch [--x5c] [--lifetime SEC] FILE.json   FILE: [{\"action\",\"station\",\"message\"}...], one signature\n"
+         "  verify [--station S] [--action A] [--max-lifetime SEC] FILE.json   records the sequence number\n"
+         "  verify-batch [--station S] FILE.json       a whole batch, one signature check\n"
+         "  ocpp sign-certificate FILE.json            SignCertificateRequest payload -> CertificateSignedRequest\n"
+         "  ocpp certificate-status FILE.json          GetCertificateStatusRequest -> GetCertificateStatusResponse\n"
+         "  ocpp install-certificate PROFILE --type T  InstallCertificateRequest for a root (T: V2GRootCertificate, ...)\n"
+         "  ocpp certificate-hash SERIAL               DeleteCertificateRequest (certificateHashData) of a certificate\n"
+         "  ocpp trigger MESSAGE                       TriggerMessageRequest, e.g. SignChargingStationCertificate\n"
+         "                                             every ocpp command: [--ocpp-version 2.0.1|2.1] [--out FILE] [--json];\n"
+         "                                             install-certificate, certificate-hash: [--hash SHA256|SHA384|SHA512]\n"
+         "Remote: gridtrust --server https://HOST:PORT (or $GRIDTRUST_SERVER) issue|list|show|revoke|renew|rekey|crl|chain|ocpp ...\n"
          "  runs the command through gridtrustd's API as init's admin certificate (key in --data-dir's token)\n"
          "Errors: one line 'error: <code>: <message>' on stderr; codes in docs/error-codes.md.\n";
 }
@@ -407,10 +458,17 @@ Status run_command(const std::string& command, const std::vector<std::string>& w
   if (command == "list") return cmd_list(words);
   if (command == "show") return cmd_show(words);
   if (command == "revoke") return cmd_revoke(words);
+  if (command == "renew") return cmd_renew(words);
+  if (command == "rekey") return cmd_rekey(words);
   if (command == "crl") return cmd_crl(words);
   if (command == "chain") return cmd_chain(words);
   if (command == "keys") return cmd_keys(words);
   if (command == "audit") return cmd_audit(words);
+  if (command == "sign") return cmd_sign(words);
+  if (command == "sign-batch") return cmd_sign_batch(words);
+  if (command == "verify") return cmd_verify(words);
+  if (command == "verify-batch") return cmd_verify_batch(words);
+  if (command == "ocpp") return cmd_ocpp(words);
   return reject("usage.unknown_command", "unknown command '" + command + "' (see gridtrust --help)");
 }
 

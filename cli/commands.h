@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/json.hpp>
+
 #include "cli/args.h"
 #include "core/encoding.h"
 #include "core/rejection.h"
@@ -13,6 +15,13 @@ namespace gridtrust::cli {
 // stderr (main.cpp), exit code from exit_code_for().
 Status run_command(const std::string& command, const std::vector<std::string>& words);
 Status cmd_init(const std::vector<std::string>& words);
+// sign_commands.cpp
+Status cmd_sign(const std::vector<std::string>& words);
+Status cmd_sign_batch(const std::vector<std::string>& words);
+Status cmd_verify(const std::vector<std::string>& words);
+Status cmd_verify_batch(const std::vector<std::string>& words);
+// ocpp_commands.cpp: gridtrust ocpp SUBCOMMAND (OCPP certificate management)
+Status cmd_ocpp(const std::vector<std::string>& words);
 
 std::string data_dir_or_default(const std::string& from_args);
 std::string usage_text();
@@ -25,5 +34,8 @@ Status check_output_path(const std::optional<std::string>& path);
 Status no_positionals(const Args& a, const char* command);
 Result<std::string> normalise_serial(const std::string& text);
 Status write_output(const std::optional<std::string>& path, const std::string& text);
+// renew / rekey: the chain PEM (or, with --json, the whole answer) to --out or stdout,
+// then, if revoking the replaced certificate failed, that failure as the command's error.
+Status write_replacement(const Args& a, const boost::json::object& answer);
 
 }  // namespace gridtrust::cli

@@ -34,7 +34,7 @@ Status write_private(const fs::path& path, const std::string& text) {
 // the first two go to disk.
 Result<app::DaemonIdentity> issue_daemon_identity(pki::CertificateAuthority& ca, const fs::path& dir,
                                                   const std::string& actor) {
-  const std::string org = ca.profiles().organisation;
+  const std::string org = ca.profiles()->organisation;
   pki::IssueOptions opt;
   opt.actor = actor;
   GT_TRY_ASSIGN(pki::Issued server, ca.issue_with_hsm_key("csms-server", "CN=localhost,O=" + org, opt));
@@ -42,6 +42,8 @@ Result<app::DaemonIdentity> issue_daemon_identity(pki::CertificateAuthority& ca,
   // RFC 6960 4.2.2.2: OCSP answers for Sub-CA 2's certificates are signed by a
   // delegated signer, so that the CA key is not used per request.
   GT_TRY(ca.issue_with_hsm_key("ocsp-signer", "CN=gridtrust OCSP cpo-sub2,O=" + org, opt));
+  // The aggregator's command signer (dispatch authority) for signed OCPP commands.
+  GT_TRY(ca.issue_with_hsm_key("aggregator-signer", "CN=" + org + " dispatch,O=" + org, opt));
   GT_TRY(write_private(dir / "server-chain.pem", server.chain_pem()));
   GT_TRY(write_private(dir / "admin-chain.pem", admin.chain_pem()));
   return app::DaemonIdentity{server.record.key_label.value_or(""), admin.record.key_label.value_or("")};
@@ -99,7 +101,7 @@ Status cmd_init(const std::vector<std::string>& words) {
   fs::rename(dir / "gridtrust.yaml.new", dir / "gridtrust.yaml", ec);
   if (ec) return reject("init.write_failed", "cannot replace gridtrust.yaml: " + ec.message());
   std::cout << "initialised " << dir.string() << ": token 'gridtrust' with "
-            << ctx->ca->profiles().cas_in_order().size() << " CAs, store " << config.store_path
+            << ctx->ca->profiles()->cas_in_order().size() << " CAs, store " << config.store_path
             << "; gridtrustd TLS certificate in server-chain.pem, admin certificate in admin-chain.pem\n";
   return Ok{};
 }

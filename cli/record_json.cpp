@@ -20,6 +20,15 @@ boost::json::object record_json(const store::CertificateRecord& r) {
   return o;
 }
 
+boost::json::object replacement_json(const pki::Replacement& r) {
+  boost::json::object o = record_json(r.issued.record);
+  o["chain_pem"] = r.issued.chain_pem();
+  o["replaces"] = r.replaces;
+  if (r.revoke_failure)
+    o["revoke_old_error"] = boost::json::object{{"code", r.revoke_failure->code}, {"message", r.revoke_failure->message}};
+  return o;
+}
+
 namespace {
 
 std::string text_of(const boost::json::object& o, const char* name) {

@@ -5,11 +5,16 @@
 
 #include <boost/json.hpp>
 
+#include "pki/certificate_authority.h"
 #include "store/records.h"
 
 namespace gridtrust::app {
 
 boost::json::object record_json(const store::CertificateRecord& r);
+// What renew and rekey answer: the issuance view (record and chain_pem), "replaces"
+// (the old serial) and, when revoke_old was asked and that revocation failed,
+// "revoke_old_error": {"code","message"}.
+boost::json::object replacement_json(const pki::Replacement& r);
 
 // The text forms of a record, made from its JSON view so that offline commands and
 // remote ones (which only see the API's JSON) print the same bytes.

@@ -291,6 +291,43 @@ Status remote_revoke(const ServerUrl& server, const std::vector<std::string>& wo
   return Ok{};
 }
 
+// renew and rekey: one POST to /v1/certificates/{serial}/{renew|rekey}, answered as
+// offline (write_replacement), a failed revocation of the old certificate included.
+Status remote_renew(const ServerUrl& server, const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "out"}, {"revoke-old", "json"}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  if (a.positional.size() != 1) return reject("usage.missing_argument", "renew takes one SERIAL");
+  GT_TRY_ASSIGN(std::string serial, normalise_serial(a.positional[0]));
+  GT_TRY(check_output_path(a.value("out")));
+  GT_TRY_ASSIGN(auto client, RemoteClient::open(dir, server));
+  GT_TRY_ASSIGN(json::value v, client->call("/v1/certificates/" + serial + "/renew",
+                                            json::object{{"revoke_old", a.flag("revoke-old")}}));
+  GT_TRY_ASSIGN(json::object answer, object_answer(v));
+  return write_replacement(a, answer);
+}
+
+Status remote_rekey(const ServerUrl& server, const std::vector<std::string>& words) {
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "csr", "out"}, {"generate-key", "revoke-old", "json"}));
+  GT_TRY_ASSIGN(std::string dir, data_dir(a));
+  if (a.positional.size() != 1) return reject("usage.missing_argument", "rekey takes one SERIAL");
+  GT_TRY_ASSIGN(std::string serial, normalise_serial(a.positional[0]));
+  bool generate = a.flag("generate-key");
+  if (generate == a.value("csr").has_value())
+    return reject("usage.bad_combination", "rekey needs either --csr FILE or --generate-key");
+  GT_TRY(check_output_path(a.value("out")));
+  json::object body{{"revoke_old", a.flag("revoke-old")}};
+  if (generate) {
+    body["hsm"] = true;
+  } else {
+    GT_TRY_ASSIGN(Bytes csr, read_file(*a.value("csr"), pki::kMaxCsrBytes));
+    body["csr"] = csr_text(csr);
+  }
+  GT_TRY_ASSIGN(auto client, RemoteClient::open(dir, server));
+  GT_TRY_ASSIGN(json::value v, client->call("/v1/certificates/" + serial + "/rekey", body));
+  GT_TRY_ASSIGN(json::object answer, object_answer(v));
+  return write_replacement(a, answer);
+}
+
 // crl and chain: one GET answering {"...": PEM}, written like the offline command.
 Status remote_pem(const ServerUrl& server, const std::vector<std::string>& words, const char* command,
                   const char* option, const char* route, const char* member) {
@@ -416,8 +453,11 @@ Status run_remote_command(const std::string& server_url, const std::string& comm
   if (command == "list") return remote_list(server, words);
   if (command == "show") return remote_show(server, words);
   if (command == "revoke") return remote_revoke(server, words);
+  if (command == "renew") return remote_renew(server, words);
+  if (command == "rekey") return remote_rekey(server, words);
   if (command == "crl") return remote_pem(server, words, "crl", "issuer", "/v1/crl/", "crl_pem");
   if (command == "chain") return remote_pem(server, words, "chain", "profile", "/v1/chain/", "chain_pem");
+  if (command == "ocpp") return remote_ocpp(server, words);
   if (command == "init" || command == "issue-bulk" || command == "keys" || command == "audit")
     return reject("usage.remote_unsupported", "'" + command +
                                                   "' works on the data directory only; drop --server "

@@ -1,7 +1,7 @@
 #pragma once
 // Remote mode: `gridtrust --server https://HOST:PORT COMMAND ...` (or GRIDTRUST_SERVER)
-// runs issue, list, show, revoke, crl and chain through gridtrustd's mTLS API instead
-// of on the data directory's store.
+// runs issue, list, show, revoke, renew, rekey, crl and chain through gridtrustd's
+// mTLS API instead of on the data directory's store.
 //
 // The caller is the admin certificate `gridtrust init` made: its key never leaves the
 // data directory's token, so the CLI still opens that token (PIN as for offline
@@ -47,6 +47,9 @@ class RemoteClient {
   explicit RemoteClient(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
+
+// ocpp_commands.cpp: gridtrust --server URL ocpp SUBCOMMAND, through /v1/ocpp.
+Status remote_ocpp(const ServerUrl& server, const std::vector<std::string>& words);
 
 Status run_remote_command(const std::string& server_url, const std::string& command,
                           const std::vector<std::string>& words);

@@ -2,10 +2,10 @@
 
 #include <cctype>
 
+#include "cli/audit_report.h"
 #include "cli/record_json.h"
-#include "pki/audit_checkpoint.h"
+#include "daemon/command_routes.h"
 #include "pki/certificate_builder.h"
-#include "store/audit_chain.h"
 
 namespace gridtrust::daemon {
 namespace json = boost::json;
@@ -111,6 +111,57 @@ Result<store::CertificateRecord> revoke(pki::CertificateAuthority& ca, const Req
   return ca.revoke(serial, reason, actor_of(req));
 }
 
+// Renew and re-key take an optional {"revoke_old": bool}; a body is optional for renew.
+Result<pki::ReplaceOptions> replace_options(const Request& req, const json::object& body) {
+  pki::ReplaceOptions opt;
+  opt.actor = actor_of(req);
+  if (const json::value* v = body.if_contains("revoke_old")) {
+    if (!v->is_bool()) return reject("request.bad_json", "member \"revoke_old\" must be true or false");
+    opt.revoke_old = v->as_bool();
+  }
+  return opt;
+}
+
+Result<pki::Replacement> renew(pki::CertificateAuthority& ca, const Request& req) {
+  GT_TRY_ASSIGN(std::string serial, serial_param(req));
+  json::object body;
+  if (!req.body.empty()) {
+    GT_TRY_ASSIGN(body, json_object_body(req));
+  }
+  GT_TRY_ASSIGN(pki::ReplaceOptions opt, replace_options(req, body));
+  return ca.renew(serial, opt);
+}
+
+// {"csr": PEM} for the subject's new key, or {"hsm": true} for a new key in the token.
+Result<pki::Replacement> rekey(pki::CertificateAuthority& ca, const Request& req) {
+  GT_TRY_ASSIGN(std::string serial, serial_param(req));
+  GT_TRY_ASSIGN(json::object body, json_object_body(req));
+  GT_TRY_ASSIGN(pki::ReplaceOptions opt, replace_options(req, body));
+  bool in_token = false;
+  if (const json::value* v = body.if_contains("hsm")) {
+    if (!v->is_bool()) return reject("request.bad_json", "member \"hsm\" must be true or false");
+    in_token = v->as_bool();
+  }
+  if (in_token == body.contains("csr"))
+    return reject("usage.bad_combination", "rekey needs either \"csr\" (PEM) or \"hsm\": true");
+  if (in_token) return ca.rekey_with_hsm_key(serial, opt);
+  GT_TRY_ASSIGN(std::string csr, json_string_member(body, "csr"));
+  return ca.rekey_from_csr(serial, Bytes(csr.begin(), csr.end()), opt);
+}
+
+// 201 with the issuance answer plus "replaces"; a revoked old certificate goes to the
+// status publisher like any revocation, so OCSP and CRLs say so at once.
+Handler replacement_handler(pki::CertificateAuthority& ca,
+                            Result<pki::Replacement> (*op)(pki::CertificateAuthority&, const Request&),
+                            RevocationHook on_revoked) {
+  return [&ca, op, on_revoked = std::move(on_revoked)](const Request& req) {
+    auto r = op(ca, req);
+    if (!r.ok()) return error_reply(r.error());
+    if (r->revoked && on_revoked) on_revoked(*r->revoked);
+    return json_reply(app::replacement_json(r.value()), 201);
+  };
+}
+
 Result<json::object> chain(pki::CertificateAuthority& ca, const Request& req) {
   GT_TRY_ASSIGN(auto ders, ca.chain(req.param("profile")));
   return json::object{{"profile", req.param("profile")}, {"chain_pem", pem_of(ders)}};
@@ -125,35 +176,11 @@ Result<json::object> crl(pki::CertificateAuthority& ca, const Request& req) {
 // (their signatures checked against the token's keys while the token answers). A
 // broken chain is a finding, not a failed request: 200 with "ok": false.
 Result<json::object> audit_verify(pki::CertificateAuthority& ca, const Request&) {
-  GT_TRY_ASSIGN(auto entries, ca.store().audit_entries());
-  store::AuditReport report = store::verify_chain(entries);
-  pki::CheckpointReport cps;
-  std::string note;
-  if (report.ok) {
-    GT_TRY_ASSIGN(auto checkpoints, ca.store().audit_checkpoints());
-    auto token = ca.token();
-    if (token) {
-      cps = pki::verify_audit_checkpoints(entries, checkpoints, [token](const Bytes& id) -> Result<Bytes> {
-        GT_TRY_ASSIGN(hsm::KeyRef key, token->find_key_by_id(id));
-        return key.public_key_der;
-      });
-    } else {
-      note = "token unavailable: checkpoint signatures not verified, chain and links only";
-      cps = pki::verify_audit_checkpoints(entries, checkpoints, nullptr);
-    }
-  }
-  json::object o;
-  o["ok"] = report.ok && cps.ok;
-  o["entries"] = report.entries;
-  if (report.first_bad_id) o["first_bad_id"] = *report.first_bad_id;
-  if (cps.first_bad_entry) o["first_bad_id"] = *cps.first_bad_entry;
-  if (!report.ok) o["problem"] = report.problem;
-  else if (!cps.ok) o["problem"] = cps.problem;
-  else o["head"] = report.head_hash;
-  o["checkpoints"] = cps.checked;
-  o["signatures_checked"] = cps.signatures_checked;
-  if (!note.empty()) o["note"] = note;
-  return o;
+  GT_TRY_ASSIGN(auto v, app::verify_audit(ca.store(), [&ca]() -> Result<std::shared_ptr<hsm::Token>> {
+    if (!ca.token()) return reject("hsm.unavailable", "the CA has no token");
+    return ca.token();
+  }));
+  return app::audit_report_json(v);
 }
 
 // Adapts an operation returning Result<json::object> to a handler.
@@ -174,6 +201,10 @@ Router make_api_router(pki::CertificateAuthority& ca, RevocationHook on_revoked)
   r.add("POST", "/v1/certificates/hsm", Access::roles, json_handler(ca, issue_hsm, 201), kIssuers);
   r.add("GET", "/v1/certificates", Access::roles, json_handler(ca, list), kReaders);
   r.add("GET", "/v1/certificates/{serial}", Access::roles, json_handler(ca, show), kReaders);
+  r.add("POST", "/v1/certificates/{serial}/renew", Access::roles, replacement_handler(ca, renew, on_revoked),
+        kIssuers);
+  r.add("POST", "/v1/certificates/{serial}/rekey", Access::roles, replacement_handler(ca, rekey, on_revoked),
+        kIssuers);
   r.add("POST", "/v1/certificates/{serial}/revoke", Access::roles,
         [&ca, on_revoked = std::move(on_revoked)](const Request& req) {
           auto rec = revoke(ca, req);
@@ -185,6 +216,7 @@ Router make_api_router(pki::CertificateAuthority& ca, RevocationHook on_revoked)
   r.add("GET", "/v1/chain/{profile}", Access::roles, json_handler(ca, chain), kReaders);
   r.add("GET", "/v1/audit/verify", Access::roles, json_handler(ca, audit_verify), kAuditors);
   r.add("GET", "/v1/crl/{issuer}", Access::roles, json_handler(ca, crl), kReaders);
+  add_command_routes(r, ca);
   return r;
 }
 

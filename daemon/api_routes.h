@@ -7,6 +7,8 @@
 //   POST /v1/certificates                      admin, operator   {"profile","csr"}
 //   GET  /v1/certificates?profile=&status=     admin, operator, auditor
 //   GET  /v1/certificates/{serial}             admin, operator, auditor
+//   POST /v1/certificates/{serial}/renew       admin, operator   [{"revoke_old"}]
+//   POST /v1/certificates/{serial}/rekey       admin, operator   {"csr"} or {"hsm":true}, [{"revoke_old"}]
 //   POST /v1/certificates/{serial}/revoke      admin             {"reason"}
 //   GET  /v1/chain/{profile}                   admin, operator, auditor
 //   GET  /v1/crl/{issuer}                      admin, operator, auditor

@@ -32,9 +32,9 @@ std::string subject_of(X509* cert) {
   return buf;
 }
 
-std::string ou_of(X509* cert) {
+std::string attribute_of(X509* cert, int nid) {
   X509_NAME* name = X509_get_subject_name(cert);
-  int i = X509_NAME_get_index_by_NID(name, NID_organizationalUnitName, -1);
+  int i = X509_NAME_get_index_by_NID(name, nid, -1);
   if (i < 0) return {};
   unsigned char* utf8 = nullptr;
   int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
@@ -59,10 +59,11 @@ Result<Caller> identify_caller(X509* peer, store::Store& store) {
     return reject("auth.not_admin_profile", "client certificate " + serial + " is a '" + record->profile +
                                                 "' certificate, not an admin-profile one");
   if (record->status != "valid") return reject("auth.revoked", "client certificate " + serial + " is revoked");
-  std::string role = ou_of(peer);
-  if (role != "admin" && role != "operator" && role != "auditor")
-    return reject("auth.unknown_role", "client certificate OU '" + role + "' is not admin, operator or auditor");
-  return Caller{role, subject_of(peer), serial};
+  std::string role = attribute_of(peer, NID_organizationalUnitName);
+  if (role != "admin" && role != "operator" && role != "auditor" && role != "aggregator")
+    return reject("auth.unknown_role",
+                  "client certificate OU '" + role + "' is not admin, operator, auditor or aggregator");
+  return Caller{role, subject_of(peer), serial, attribute_of(peer, NID_organizationName)};
 }
 
 }  // namespace gridtrust::daemon

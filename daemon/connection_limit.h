@@ -27,16 +27,18 @@ class ConnectionLimit {
 
   // A slot, or nothing when `max` connections are open already.
   std::unique_ptr<Slot> try_acquire() {
-    if (count_->fetch_add(1) >= max_) {
+    if (count_->fetch_add(1) >= max_.load()) {
       count_->fetch_sub(1);
       return nullptr;
     }
     return std::make_unique<Slot>(count_);
   }
   std::size_t open() const { return count_->load(); }
+  // SIGHUP: applies to the next connection; a lower limit closes none that are open.
+  void set_max(std::size_t max) { max_.store(max); }
 
  private:
-  std::size_t max_;
+  std::atomic<std::size_t> max_;
   std::shared_ptr<std::atomic<std::size_t>> count_ = std::make_shared<std::atomic<std::size_t>>(0);
 };
 

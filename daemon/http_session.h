@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -27,14 +29,25 @@ namespace gridtrust::daemon {
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 
+// The limits in force. SIGHUP swaps in new ones; a session takes the current ones at
+// the start of each request, so a request is bounded by one consistent set.
+using CurrentLimits = std::atomic<std::shared_ptr<const app::DaemonLimits>>;
+
 // What every session of a listener shares.
 struct SessionContext {
   const Router& router;
-  const app::DaemonLimits& limits;
+  const CurrentLimits& limits;
   const std::atomic<bool>& stopping;  // set on SIGTERM: finish the current request, then close
   std::string listener_name;          // "api" or "status", for logs
   Metrics* metrics = nullptr;         // null: not counted
   AuditTrail* audit = nullptr;        // null: refusals on this listener are not audited
+  // Where handlers run (HSM signing, SQLite), so that a slow one never holds up the
+  // I/O of other connections. Null: handlers run inline on the connection's strand.
+  boost::asio::thread_pool* workers = nullptr;
+  // False: only refusals (4xx/5xx) get a log line; the metrics count every request.
+  // The status listener answers OCSP at tens of thousands per second, where a line
+  // (a locked write to stderr) per answer is a large part of the answer's cost.
+  bool log_every_request = true;
 };
 
 template <class Derived>
@@ -50,10 +63,11 @@ class HttpSession {
   const SessionContext& context() const { return ctx_; }
 
   void do_read() {
+    limits_ = ctx_.limits.load();
     parser_.emplace();
-    parser_->body_limit(ctx_.limits.max_body_bytes);
-    parser_->header_limit(static_cast<std::uint32_t>(ctx_.limits.max_header_bytes));
-    beast::get_lowest_layer(derived().stream()).expires_after(std::chrono::seconds(ctx_.limits.request_timeout_s));
+    parser_->body_limit(limits_->max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(limits_->max_header_bytes));
+    beast::get_lowest_layer(derived().stream()).expires_after(std::chrono::seconds(limits_->request_timeout_s));
     http::async_read(derived().stream(), buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::on_read, derived().shared_from_this()));
   }
@@ -63,8 +77,8 @@ class HttpSession {
     if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       // The rest of the request is still on the wire: answer, then discard it.
       auto reply = error_reply(reject("request.too_large", "request exceeds " +
-                                      std::to_string(ctx_.limits.max_body_bytes) + " body bytes or " +
-                                      std::to_string(ctx_.limits.max_header_bytes) + " header bytes"));
+                                      std::to_string(limits_->max_body_bytes) + " body bytes or " +
+                                      std::to_string(limits_->max_header_bytes) + " header bytes"));
       log_request("-", "-", reply.status);
       Request req;
       req.method = "-";
@@ -83,12 +97,39 @@ class HttpSession {
     req.body = std::move(msg.body());
     req.caller = caller_;
     req.caller_rejection = caller_rejection_;
+    const bool keep_alive = msg.keep_alive();
+    const unsigned version = msg.version();
+    if (!ctx_.workers) {
+      Reply reply = handle(req);
+      return on_handled(std::move(reply), version, keep_alive);
+    }
+    // The session stays alive (and holds its connection slot, which the SIGTERM drain
+    // waits for) until the reply is written: both hops capture shared_from_this. No
+    // I/O is pending meanwhile, and the write still expires at the deadline set
+    // before the read, as when handlers ran inline.
+    auto strand = derived().stream().get_executor();
+    boost::asio::post(*ctx_.workers, [self = derived().shared_from_this(), strand, req = std::move(req), version,
+                                      keep_alive]() mutable {
+      Reply reply = self->handle(req);
+      boost::asio::post(strand, [self = std::move(self), reply = std::move(reply), version, keep_alive]() mutable {
+        self->on_handled(std::move(reply), version, keep_alive);
+      });
+    });
+  }
+
+  // Routes, logs and counts one request; runs on a worker or inline.
+  Reply handle(Request& req) const {
     auto started = std::chrono::steady_clock::now();
     Reply reply = ctx_.router.route(req);
-    log_request(req.method, req.path, reply.status);
+    if (ctx_.log_every_request || reply.status >= 400) log_request(req.method, req.path, reply.status);
     observe(req, reply, std::chrono::steady_clock::now() - started);
-    bool keep_alive = msg.keep_alive() && !ctx_.stopping.load();
-    do_write(std::move(reply), msg.version(), keep_alive ? After::read : After::close);
+    return reply;
+  }
+
+  // Back on the connection's strand.
+  void on_handled(Reply reply, unsigned version, bool keep_alive) {
+    keep_alive = keep_alive && !ctx_.stopping.load();
+    do_write(std::move(reply), version, keep_alive ? After::read : After::close);
   }
 
   enum class After { read, close, drain };
@@ -142,6 +183,7 @@ class HttpSession {
   }
 
   SessionContext ctx_;
+  std::shared_ptr<const app::DaemonLimits> limits_;  // those of the request being read
   std::unique_ptr<ConnectionLimit::Slot> slot_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;

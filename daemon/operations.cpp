@@ -5,6 +5,7 @@
 #include <csignal>
 
 #include <boost/asio/post.hpp>
+#include <boost/json.hpp>
 
 #include "daemon/log.h"
 #include "daemon/systemd_notify.h"
@@ -13,8 +14,8 @@
 
 namespace gridtrust::daemon {
 
-Operations::Operations(boost::asio::io_context& ioc, app::PkiContext& pki)
-    : pki_(pki), strand_(boost::asio::make_strand(ioc)), audit_(*pki.store, metrics_),
+Operations::Operations(boost::asio::io_context& ioc, app::PkiContext& pki, ApplyConfig apply_config)
+    : pki_(pki), apply_config_(std::move(apply_config)), running_(pki.config), strand_(boost::asio::make_strand(ioc)), audit_(*pki.store, metrics_),
       hangup_(strand_, SIGHUP), watchdog_timer_(strand_), checkpoint_timer_(strand_),
       checkpoint_interval_(pki.config.daemon.checkpoint_interval_s) {}
 
@@ -57,30 +58,44 @@ void Operations::on_hangup(const boost::system::error_code& ec) {
   hangup_.async_wait([this](const boost::system::error_code& e, int) { on_hangup(e); });
 }
 
-// Reads gridtrust.yaml and the profiles again. A file that does not load leaves the
-// running configuration in place. What takes effect now: the checkpoint interval.
-// Listen addresses, limits, the token and the profiles held by the CA are bound
-// at start-up and change with a restart; the reload reports them as validated.
+// A SIGHUP applies gridtrust.yaml and the profiles it names: the profiles the CA issues
+// with, the limits, the client trust anchors (a new TLS context for new connections) and
+// the checkpoint interval. Everything that can fail comes before anything is swapped,
+// so a file that does not load, a profile with an error, a bad limit or a trust anchor
+// that does not load leaves the running configuration as it was. Open connections
+// stay open. Settings bound at start-up (listeners, token, store, URLs) are reported
+// as waiting for a restart.
 void Operations::reload() {
-  auto config = app::load_app_config(pki_.config.data_dir);
-  Status loaded = config.ok() ? Status(Ok{}) : Status(config.error());
-  if (loaded.ok()) {
-    auto profiles = pki::load_profiles(config->profiles_path);
-    if (!profiles.ok()) loaded = profiles.error();
-  }
-  if (!loaded.ok()) {
+  auto changes = load_and_apply();
+  if (!changes.ok()) {
     metrics_.count_reload(false);
-    log_line("reload refused, keeping the running configuration: " + loaded.error().code + ": " +
-             loaded.error().message);
-    (void)audit_.record("config-reload", "{\"ok\":false,\"code\":\"" + loaded.error().code + "\"}");
+    log_line("reload refused, keeping the running configuration: " + changes.error().code + ": " +
+             changes.error().message);
+    (void)audit_.record("config-reload",
+                        boost::json::serialize(boost::json::object{{"ok", false}, {"code", changes.error().code}}));
     return;
   }
-  checkpoint_interval_ = std::chrono::seconds(config->daemon.checkpoint_interval_s);
-  arm_checkpoint();
   metrics_.count_reload(true);
-  log_line("configuration reloaded");
-  (void)audit_.record("config-reload",
-                      "{\"ok\":true,\"checkpoint_interval_s\":" + std::to_string(checkpoint_interval_.count()) + "}");
+  log_line("configuration reloaded: " + changes->summary());
+  boost::json::object details{{"ok", true}};
+  for (auto& [key, value] : changes->to_json()) details[key] = value;
+  (void)audit_.record("config-reload", boost::json::serialize(details));
+}
+
+Result<ConfigChanges> Operations::load_and_apply() {
+  GT_TRY_ASSIGN(app::AppConfig config, app::load_app_config(running_.data_dir));
+  GT_TRY_ASSIGN(pki::ProfileSet profiles, pki::load_profiles(config.profiles_path));
+  ConfigChanges changes = compare_configs(running_, *pki_.ca->profiles(), config, profiles);
+  GT_TRY_ASSIGN(std::vector<std::string> also, apply_config_(config, std::move(profiles)));
+  changes.applied.insert(changes.applied.end(), also.begin(), also.end());
+  // Nothing fails from here on. The timer restarts only for a new interval: SIGHUPs
+  // more frequent than the interval must not postpone every checkpoint.
+  if (config.daemon.checkpoint_interval_s != running_.daemon.checkpoint_interval_s) {
+    checkpoint_interval_ = std::chrono::seconds(config.daemon.checkpoint_interval_s);
+    arm_checkpoint();
+  }
+  running_ = std::move(config);
+  return changes;
 }
 
 void Operations::arm_watchdog() {

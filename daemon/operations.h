@@ -4,8 +4,11 @@
 // at shutdown, reloads its configuration on SIGHUP, and audits its own start, stop
 // and reloads. The metrics and audit trail the sessions report to live here too.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -14,13 +17,20 @@
 
 #include "cli/pki_context.h"
 #include "daemon/audit_trail.h"
+#include "daemon/config_changes.h"
 #include "daemon/metrics.h"
 
 namespace gridtrust::daemon {
 
+// The server's part of a SIGHUP, given the new gridtrust.yaml and profiles, both loaded
+// and valid: it builds what depends on them (client trust, TLS context) and then swaps
+// everything in, or fails having changed nothing. On success, what it changed that the
+// files alone do not show (e.g. "client trust anchors").
+using ApplyConfig = std::function<Result<std::vector<std::string>>(const app::AppConfig&, pki::ProfileSet)>;
+
 class Operations {
  public:
-  Operations(boost::asio::io_context& ioc, app::PkiContext& pki);
+  Operations(boost::asio::io_context& ioc, app::PkiContext& pki, ApplyConfig apply_config);
   Operations(const Operations&) = delete;  // timers and signal handlers hold `this`
   Operations& operator=(const Operations&) = delete;
 
@@ -38,11 +48,14 @@ class Operations {
  private:
   void on_hangup(const boost::system::error_code& ec);
   void reload();
+  Result<ConfigChanges> load_and_apply();
   void arm_watchdog();
   void arm_checkpoint();
   void checkpoint(const char* why);
 
   app::PkiContext& pki_;
+  ApplyConfig apply_config_;
+  app::AppConfig running_;  // as last loaded (start or SIGHUP); used on the strand only
   // Signals and timers on one strand: a reload re-arming the checkpoint timer never
   // races the timer's own handler on another I/O thread.
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;

@@ -13,9 +13,10 @@ namespace gridtrust::daemon {
 
 // Who sent the request: an `admin`-profile client certificate this PKI issued.
 struct Caller {
-  std::string role;     // OU of the certificate subject: admin | operator | auditor
+  std::string role;     // OU of the certificate subject: admin | operator | auditor | aggregator
   std::string subject;  // for logs and the audit trail
   std::string serial;
+  std::string organisation;  // O of the certificate subject: whose CSRs an aggregator may have signed
 };
 
 struct Request {

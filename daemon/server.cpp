@@ -1,5 +1,6 @@
 #include "daemon/server.h"
 
+#include <algorithm>
 #include <csignal>
 #include <thread>
 #include <vector>
@@ -8,6 +9,7 @@
 
 #include "daemon/api_routes.h"
 #include "daemon/log.h"
+#include "daemon/ocpp_routes.h"
 #include "daemon/sessions.h"
 #include "daemon/status_routes.h"
 #include "daemon/tls_context.h"
@@ -15,13 +17,28 @@
 namespace gridtrust::daemon {
 namespace asio = boost::asio;
 
+namespace {
+
+std::size_t worker_count(unsigned configured) {
+  if (configured > 0) return configured;
+  return std::max(2u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
 Server::Server(app::PkiContext& pki, unsigned threads)
-    : pki_(pki), threads_(threads == 0 ? 1 : threads), ioc_(static_cast<int>(threads_)), ops_(ioc_, pki),
+    : pki_(pki), threads_(threads == 0 ? 1 : threads), ioc_(static_cast<int>(threads_)),
+      ops_(ioc_, pki,
+           [this](const app::AppConfig& config, pki::ProfileSet profiles) {
+             return apply_config(config, std::move(profiles));
+           }),
+      limits_(std::make_shared<const app::DaemonLimits>(pki.config.daemon.limits)),
       api_router_(make_api_router(*pki.ca,
                                   [this](const store::CertificateRecord& r) {
                                     if (status_publisher_) status_publisher_->revoked(r);
                                   })),
-      limit_(pki.config.daemon.limits.max_connections), drain_timer_(ioc_) {}
+      limit_(pki.config.daemon.limits.max_connections), drain_timer_(ioc_),
+      workers_(worker_count(pki.config.daemon.workers)) {}
 
 Status Server::start() {
   const auto& cfg = pki_.config.daemon;
@@ -30,19 +47,26 @@ Status Server::start() {
   });
   GT_TRY_ASSIGN(status_publisher_, StatusPublisher::create(*pki_.ca));
   status_router_ = make_status_router(*status_publisher_);
-  GT_TRY_ASSIGN(tls_, make_api_tls_context(pki_));
+  // GetCertificateStatus is answered by the status listener's own responder.
+  add_ocpp_routes(api_router_, *pki_.ca, status_publisher_->ocsp());
+  GT_TRY_ASSIGN(identity_, load_server_identity(pki_));
+  GT_TRY_ASSIGN(client_trust_, load_client_trust(*pki_.ca, *pki_.ca->profiles(), cfg.client_ca_files));
+  GT_TRY_ASSIGN(auto tls, make_api_tls_context(identity_, client_trust_));
+  tls_.store(std::move(tls));
   GT_TRY_ASSIGN(api_, Listener::bind(ioc_, cfg.api_listen, "api", limit_,
                                      [this](asio::ip::tcp::socket&& socket, std::unique_ptr<ConnectionLimit::Slot> slot) {
-                                       SessionContext ctx{api_router_, pki_.config.daemon.limits, stopping_, "api",
-                                                          &ops_.metrics(), &ops_.audit()};
-                                       std::make_shared<TlsSession>(std::move(socket), *tls_, *pki_.store,
+                                       SessionContext ctx{api_router_, limits_, stopping_, "api", &ops_.metrics(),
+                                                          &ops_.audit()};
+                                       ctx.workers = &workers_;
+                                       std::make_shared<TlsSession>(std::move(socket), tls_.load(), *pki_.store,
                                                                     std::move(ctx), std::move(slot))
                                            ->run();
                                      }));
   GT_TRY_ASSIGN(status_, Listener::bind(ioc_, cfg.status_listen, "status", limit_,
                                         [this](asio::ip::tcp::socket&& socket, std::unique_ptr<ConnectionLimit::Slot> slot) {
-                                          SessionContext ctx{status_router_, pki_.config.daemon.limits, stopping_,
-                                                             "status", &ops_.metrics()};
+                                          SessionContext ctx{status_router_, limits_, stopping_, "status",
+                                                             &ops_.metrics()};
+                                          ctx.log_every_request = false;
                                           std::make_shared<PlainSession>(std::move(socket), std::move(ctx),
                                                                          std::move(slot))
                                               ->run();
@@ -61,6 +85,10 @@ void Server::run() {
   for (unsigned i = 1; i < threads_; ++i) pool.emplace_back([this] { ioc_.run(); });
   ioc_.run();
   for (auto& t : pool) t.join();
+  // After a drain every handler has answered; after a drain timeout, those still
+  // running finish before the last checkpoint is signed.
+  workers_.stop();
+  workers_.join();
   ops_.stopped();
   log_line("stopped");
 }
@@ -75,7 +103,30 @@ void Server::on_signal(const boost::system::error_code& ec, int signal) {
   status_->stop();
   // Open requests get at most one request timeout to finish.
   check_drained(std::chrono::steady_clock::now() +
-                std::chrono::seconds(pki_.config.daemon.limits.request_timeout_s));
+                std::chrono::seconds(limits_.load()->request_timeout_s));
+}
+
+// Everything that can fail is built first, from the new files; then the swaps, none of
+// which can fail. Issuance under way finishes with the profiles it started with, a
+// connection keeps the TLS context it was accepted with, and each request takes the
+// limits in force when it starts.
+Result<std::vector<std::string>> Server::apply_config(const app::AppConfig& config, pki::ProfileSet profiles) {
+  GT_TRY_ASSIGN(ClientTrust trust, load_client_trust(*pki_.ca, profiles, config.daemon.client_ca_files));
+  GT_TRY_ASSIGN(auto tls, make_api_tls_context(identity_, trust));
+  std::vector<std::string> also;
+  if (trust != client_trust_) also.push_back("client trust anchors");
+
+  pki_.ca->replace_profiles(std::move(profiles));
+  limits_.store(std::make_shared<const app::DaemonLimits>(config.daemon.limits));
+  limit_.set_max(config.daemon.limits.max_connections);
+  tls_.store(std::move(tls));
+  client_trust_ = std::move(trust);
+
+  // Not configuration but the store, which the offline CLI may have changed meanwhile
+  // (an OCSP signer issued, a revocation): a failure is logged and undoes nothing.
+  if (auto refreshed = status_publisher_->refresh(); !refreshed.ok())
+    log_line("ocsp: keeping the running signers: " + refreshed.error().code + ": " + refreshed.error().message);
+  return also;
 }
 
 void Server::check_drained(std::chrono::steady_clock::time_point deadline) {

@@ -1,20 +1,27 @@
 #pragma once
 // gridtrustd: the API listener (mTLS) and the status listener (plain HTTP) on one
 // pool of I/O threads, until SIGTERM or SIGINT; then it stops accepting, lets open
-// requests finish (bounded by the request timeout) and returns.
+// requests finish (bounded by the request timeout) and returns. SIGHUP swaps in new
+// profiles, limits and client trust anchors without closing a connection.
 #include <atomic>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "cli/pki_context.h"
+#include "daemon/client_trust.h"
 #include "daemon/connection_limit.h"
+#include "daemon/http_session.h"
 #include "daemon/listener.h"
 #include "daemon/operations.h"
 #include "daemon/router.h"
 #include "daemon/status_publisher.h"
+#include "daemon/tls_context.h"
 
 namespace gridtrust::daemon {
 
@@ -32,12 +39,18 @@ class Server {
  private:
   void on_signal(const boost::system::error_code& ec, int signal);
   void check_drained(std::chrono::steady_clock::time_point deadline);
+  // The server's part of a SIGHUP (see ApplyConfig), on the operations strand.
+  Result<std::vector<std::string>> apply_config(const app::AppConfig& config, pki::ProfileSet profiles);
 
   app::PkiContext& pki_;
   unsigned threads_;
   boost::asio::io_context ioc_;
   Operations ops_;  // systemd, checkpoints, reload, metrics, the daemon's own audit entries
-  std::unique_ptr<boost::asio::ssl::context> tls_;
+  CurrentLimits limits_;      // read by every session at each request
+  ServerIdentity identity_;   // loaded at start; every TLS context is built around it
+  ClientTrust client_trust_;  // that of tls_; changed on the operations strand only
+  // The context new API connections are accepted with; each session holds its own.
+  std::atomic<std::shared_ptr<boost::asio::ssl::context>> tls_;
   std::unique_ptr<StatusPublisher> status_publisher_;  // before the routers that use it
   Router api_router_;
   Router status_router_;
@@ -46,6 +59,10 @@ class Server {
   std::shared_ptr<Listener> api_;
   std::shared_ptr<Listener> status_;
   boost::asio::steady_timer drain_timer_;
+  // Request handlers run here (config daemon.workers). Last, so it is destroyed first:
+  // a handler still running uses the routers, and the sessions it holds own sockets
+  // of ioc_.
+  boost::asio::thread_pool workers_;
 };
 
 }  // namespace gridtrust::daemon

@@ -7,9 +7,10 @@
 
 namespace gridtrust::daemon {
 
-TlsSession::TlsSession(boost::asio::ip::tcp::socket&& socket, boost::asio::ssl::context& tls, store::Store& store,
-                       SessionContext ctx, std::unique_ptr<ConnectionLimit::Slot> slot)
-    : HttpSession(std::move(ctx), std::move(slot)), stream_(std::move(socket), tls), store_(store) {}
+TlsSession::TlsSession(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<boost::asio::ssl::context> tls,
+                       store::Store& store, SessionContext ctx, std::unique_ptr<ConnectionLimit::Slot> slot)
+    : HttpSession(std::move(ctx), std::move(slot)), tls_(std::move(tls)), stream_(std::move(socket), *tls_),
+      store_(store) {}
 
 void TlsSession::run() {
   // Start on the connection's strand: everything the session does runs there.
@@ -17,7 +18,7 @@ void TlsSession::run() {
 }
 
 void TlsSession::on_run() {
-  beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(context().limits.handshake_timeout_s));
+  beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(context().limits.load()->handshake_timeout_s));
   stream_.async_handshake(boost::asio::ssl::stream_base::server,
                           beast::bind_front_handler(&TlsSession::on_handshake, shared_from_this()));
 }
@@ -45,7 +46,7 @@ void TlsSession::on_handshake(beast::error_code ec) {
 }
 
 void TlsSession::do_close() {
-  beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(context().limits.handshake_timeout_s));
+  beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(context().limits.load()->handshake_timeout_s));
   stream_.async_shutdown(beast::bind_front_handler(&TlsSession::on_shutdown, shared_from_this()));
 }
 

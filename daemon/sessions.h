@@ -11,8 +11,10 @@ namespace gridtrust::daemon {
 
 class TlsSession : public HttpSession<TlsSession>, public std::enable_shared_from_this<TlsSession> {
  public:
-  TlsSession(boost::asio::ip::tcp::socket&& socket, boost::asio::ssl::context& tls, store::Store& store,
-             SessionContext ctx, std::unique_ptr<ConnectionLimit::Slot> slot);
+  // `tls`: the context in force when the connection was accepted; the session keeps it
+  // alive, so a SIGHUP that installs another leaves this connection as it is.
+  TlsSession(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<boost::asio::ssl::context> tls,
+             store::Store& store, SessionContext ctx, std::unique_ptr<ConnectionLimit::Slot> slot);
   void run();
 
   beast::ssl_stream<beast::tcp_stream>& stream() { return stream_; }
@@ -24,6 +26,7 @@ class TlsSession : public HttpSession<TlsSession>, public std::enable_shared_fro
   void on_handshake(beast::error_code ec);
   void on_shutdown(beast::error_code ec);
 
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // before stream_, which uses it to the end
   beast::ssl_stream<beast::tcp_stream> stream_;
   store::Store& store_;
 };

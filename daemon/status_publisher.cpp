@@ -18,11 +18,17 @@ void StatusPublisher::revoked(const store::CertificateRecord& record) {
   crls_.invalidate();
   // The responder checks each answer's certificate against the store, but the key it
   // signs with is chosen once: pick again when a signer (or a CA above one) went.
-  const pki::Profile* p = ca_.profiles().find(record.profile);
+  auto profiles = ca_.profiles();
+  const pki::Profile* p = profiles->find(record.profile);
   if (record.profile == "ocsp-signer" || (p && p->is_ca())) {
     if (auto reloaded = ocsp_->reload_signers(now_seconds()); !reloaded.ok())
       log_line("ocsp: cannot reload signers: " + reloaded.error().code + ": " + reloaded.error().message);
   }
+}
+
+Status StatusPublisher::refresh() {
+  crls_.invalidate();
+  return ocsp_->reload_signers(now_seconds());
 }
 
 }  // namespace gridtrust::daemon

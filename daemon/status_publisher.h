@@ -24,6 +24,11 @@ class StatusPublisher {
   // After a revocation committed through the daemon: every CRL is signed anew on its
   // next GET, and a revoked OCSP signer (or CA) stops signing at once.
   void revoked(const store::CertificateRecord& record);
+  // On SIGHUP, for what the offline CLI did meanwhile (it writes the store, not to the
+  // daemon): every CRL is signed anew on its next GET, and each CA's delegated OCSP
+  // signer is picked again (one issued, revoked or expired since). A CA created after
+  // start still needs a restart: the responder learns its CAs once.
+  Status refresh();
 
  private:
   StatusPublisher(pki::CertificateAuthority& ca, std::unique_ptr<pki::OcspResponder> ocsp);

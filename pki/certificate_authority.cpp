@@ -30,16 +30,18 @@ std::string serial_hex(const Bytes& serial) { return to_hex(serial, true); }
 
 std::string Issued::chain_pem() const {
   std::string out;
-  for (auto& der : chain_der) {
-    auto cert = certificate_from_der(der);
-    if (cert.ok()) out += certificate_pem(cert->get());
-  }
+  for (auto& der : chain_der) out += certificate_pem(der);
   return out;
 }
 
 CertificateAuthority::CertificateAuthority(ProfileSet profiles, std::shared_ptr<hsm::Token> token,
                                            std::shared_ptr<store::Store> store, PkiConfig config)
-    : profiles_(std::move(profiles)), token_(std::move(token)), store_(std::move(store)), config_(std::move(config)) {}
+    : profiles_(std::make_shared<const ProfileSet>(std::move(profiles))), token_(std::move(token)),
+      store_(std::move(store)), config_(std::move(config)) {}
+
+void CertificateAuthority::replace_profiles(ProfileSet profiles) {
+  profiles_.store(std::make_shared<const ProfileSet>(std::move(profiles)));
+}
 
 Result<Bytes> CertificateAuthority::next_serial(const std::string& issuer) {
   std::lock_guard g(serials_mu_);
@@ -138,34 +140,34 @@ Result<std::pair<TimePoint, TimePoint>> CertificateAuthority::validity(const Pro
   return std::make_pair(nb, na);
 }
 
-Result<const FixedExtensions*> CertificateAuthority::extensions_for(IssuerState& issuer, const Profile& profile,
-                                                                    bool edwards_subject) {
+Result<std::shared_ptr<const FixedExtensions>> CertificateAuthority::extensions_for(
+    IssuerState& issuer, const std::shared_ptr<const Profile>& profile, bool edwards_subject) {
   std::lock_guard g(issuer.extensions_mu);
-  std::string key = profile.name + (edwards_subject ? "/eddsa" : "");
-  auto it = issuer.extensions.find(key);
-  if (it == issuer.extensions.end()) {
-    GT_TRY_ASSIGN(auto exts, fixed_extensions(profile, issuer.cert.get(), profile.issuer, config_.endpoints,
+  CachedExtensions& cached = issuer.extensions[profile->name + (edwards_subject ? "/eddsa" : "")];
+  if (cached.profile != profile) {
+    GT_TRY_ASSIGN(auto exts, fixed_extensions(*profile, issuer.cert.get(), profile->issuer, config_.endpoints,
                                               edwards_subject));
-    it = issuer.extensions.emplace(key, std::move(exts)).first;
+    cached = CachedExtensions{profile, std::make_shared<const FixedExtensions>(std::move(exts))};
   }
-  return &it->second;
+  return cached.extensions;
 }
 
-Result<const Profile*> CertificateAuthority::leaf_profile(const std::string& name) {
-  const Profile* p = profiles_.find(name);
+Result<std::shared_ptr<const Profile>> CertificateAuthority::leaf_profile(const std::string& name) {
+  std::shared_ptr<const ProfileSet> set = profiles_.load();
+  const Profile* p = set->find(name);
   if (!p) return reject("profile.unknown", "no profile named '" + name + "'");
   if (p->is_ca()) return reject("profile.not_leaf", "profile '" + name + "' is a CA; CAs are created by init");
-  return p;
+  return std::shared_ptr<const Profile>(std::move(set), p);
 }
 
 Result<PendingIssuance> CertificateAuthority::issue_from_csr_async(const std::string& profile_name, const Bytes& csr,
                                                                    const IssueOptions& opt) {
-  GT_TRY_ASSIGN(const Profile* profile, leaf_profile(profile_name));
+  GT_TRY_ASSIGN(std::shared_ptr<const Profile> profile, leaf_profile(profile_name));
   GT_TRY_ASSIGN(CertificationRequest req, parse_csr(csr));
   GT_TRY(check_key_allowed(req, *profile));
   GT_TRY(verify_csr_signature(req));
   bool edwards = req.key_type == CsrKeyType::Ed25519 || req.key_type == CsrKeyType::Ed448;
-  return issue(*profile, req.subject.get(), req.spki_der, edwards, std::nullopt, opt);
+  return issue(profile, req.subject.get(), req.spki_der, edwards, std::nullopt, opt);
 }
 
 Result<Issued> CertificateAuthority::issue_from_csr(const std::string& profile, const Bytes& csr,
@@ -177,7 +179,7 @@ Result<Issued> CertificateAuthority::issue_from_csr(const std::string& profile, 
 
 Result<Issued> CertificateAuthority::issue_with_hsm_key(const std::string& profile_name, const std::string& subject,
                                                         const IssueOptions& opt) {
-  GT_TRY_ASSIGN(const Profile* profile, leaf_profile(profile_name));
+  GT_TRY_ASSIGN(std::shared_ptr<const Profile> profile, leaf_profile(profile_name));
   if (!profile->hsm_key)
     return reject("profile.no_hsm_key", "profile '" + profile_name + "' keys are held by their subject; send a CSR");
   GT_TRY_ASSIGN(X509NamePtr name, parse_subject(subject));
@@ -186,7 +188,7 @@ Result<Issued> CertificateAuthority::issue_with_hsm_key(const std::string& profi
   GT_TRY(check_issuer_usable(profile->issuer, config_.now()));
   std::string label = profile_name + "-" + to_hex(random_bytes(6));
   GT_TRY_ASSIGN(hsm::KeyRef key, token_->generate_key_pair(profile->keys.front(), label));
-  auto pending = issue(*profile, name.get(), key.public_key_der, hsm::is_edwards(key.algorithm), key, opt);
+  auto pending = issue(profile, name.get(), key.public_key_der, hsm::is_edwards(key.algorithm), key, opt);
   if (!pending.ok()) {
     (void)token_->destroy_key(key);  // best effort: without a certificate the key has no use
     return pending.error();
@@ -195,9 +197,11 @@ Result<Issued> CertificateAuthority::issue_with_hsm_key(const std::string& profi
   return std::move(pending->issued);
 }
 
-Result<PendingIssuance> CertificateAuthority::issue(const Profile& profile, X509_NAME* subject, const Bytes& spki,
-                                                    bool edwards_subject,
-                                                    std::optional<hsm::KeyRef> hsm_key, const IssueOptions& opt) {
+Result<PendingIssuance> CertificateAuthority::issue(const std::shared_ptr<const Profile>& profile_in_force,
+                                                    X509_NAME* subject, const Bytes& spki, bool edwards_subject,
+                                                    std::optional<hsm::KeyRef> hsm_key, const IssueOptions& opt,
+                                                    const Supersedes* supersedes) {
+  const Profile& profile = *profile_in_force;
   GT_TRY(check_subject(subject, profile));
   TimePoint now = config_.now();
   GT_TRY(check_issuer_usable(profile.issuer, now));
@@ -207,8 +211,8 @@ Result<PendingIssuance> CertificateAuthority::issue(const Profile& profile, X509
 
   CertificateSpec spec{&profile, serial, subject, &spki, period.first, period.second,
                        issuer->cert.get(), profile.issuer, edwards_subject};
-  GT_TRY_ASSIGN(const FixedExtensions* fixed, extensions_for(*issuer, profile, edwards_subject));
-  GT_TRY_ASSIGN(X509Ptr cert, build_certificate(spec, issuer->key.get(), config_.endpoints, fixed));
+  GT_TRY_ASSIGN(auto fixed, extensions_for(*issuer, profile_in_force, edwards_subject));
+  GT_TRY_ASSIGN(X509Ptr cert, build_certificate(spec, issuer->key.get(), config_.endpoints, fixed.get()));
 
   Issued out;
   auto& rec = out.record;
@@ -228,17 +232,26 @@ Result<PendingIssuance> CertificateAuthority::issue(const Profile& profile, X509
   GT_TRY_ASSIGN(auto chain, issuer_chain(profile.issuer, false));
   for (auto& c : chain) out.chain_der.push_back(std::move(c));
 
-  store::AuditEvent ev{opt.actor, "issue", rec.issuer + "/" + rec.serial,
-                       details({{"profile", rec.profile.c_str()},
-                                {"subject", rec.subject.c_str()},
-                                {"not_after", rec.not_after},
-                                {"hsm_key", hsm_key ? hsm_key->label.c_str() : ""}})};
-  auto durable = store_->record_issuance_async(rec, std::move(ev), issuer->chain_certs);
+  boost::json::object what{{"profile", rec.profile.c_str()},
+                           {"subject", rec.subject.c_str()},
+                           {"not_after", rec.not_after},
+                           {"hsm_key", hsm_key ? hsm_key->label.c_str() : ""}};
+  std::vector<std::pair<std::string, std::string>> must_be_valid = issuer->chain_certs;
+  if (supersedes) {
+    what["replaces"] = supersedes->serial;
+    // A renewal keeps the key: one racing a keyCompromise revocation of the old
+    // certificate must not commit.
+    must_be_valid.emplace_back(supersedes->issuer, supersedes->serial);
+  }
+  store::AuditEvent ev{opt.actor, supersedes ? supersedes->action : "issue", rec.issuer + "/" + rec.serial,
+                       boost::json::serialize(what)};
+  auto durable = store_->record_issuance_async(rec, std::move(ev), std::move(must_be_valid));
   return PendingIssuance{std::move(out), std::move(durable)};
 }
 
 Status CertificateAuthority::create_hierarchy(const std::string& actor) {
-  for (const Profile* p : profiles_.cas_in_order()) {
+  std::shared_ptr<const ProfileSet> profiles = profiles_.load();
+  for (const Profile* p : profiles->cas_in_order()) {
     GT_TRY_ASSIGN(auto existing, store_->issuer(p->name));
     if (existing) continue;
     GT_TRY_ASSIGN(X509NamePtr name, parse_subject(p->default_subject));
@@ -302,7 +315,8 @@ Result<std::vector<Bytes>> CertificateAuthority::issuer_chain(const std::string&
 }
 
 Result<std::vector<Bytes>> CertificateAuthority::chain(const std::string& profile) {
-  const Profile* p = profiles_.find(profile);
+  std::shared_ptr<const ProfileSet> profiles = profiles_.load();
+  const Profile* p = profiles->find(profile);
   if (!p) return reject("profile.unknown", "no profile named '" + profile + "'");
   return issuer_chain(p->is_ca() ? p->name : p->issuer, true);
 }
@@ -324,7 +338,8 @@ Result<store::CertificateRecord> CertificateAuthority::revoke(const std::string&
   auto now = to_unix(config_.now());
   // keyCompromise or cACompromise of a CA takes everything below it down in the same
   // transaction (DESIGN: revokes downwards); the children get cACompromise.
-  const Profile* tp = profiles_.find(target.profile);
+  std::shared_ptr<const ProfileSet> profiles = profiles_.load();
+  const Profile* tp = profiles->find(target.profile);
   std::optional<int> cascade;
   if (tp && tp->is_ca() && (*reason == 1 || *reason == 2)) cascade = 2;
   GT_TRY_ASSIGN(auto revoked,
@@ -337,7 +352,8 @@ Result<store::CertificateRecord> CertificateAuthority::revoke(const std::string&
 }
 
 Result<std::string> CertificateAuthority::crl_pem(const std::string& issuer_profile, const std::string& actor) {
-  const Profile* p = profiles_.find(issuer_profile);
+  std::shared_ptr<const ProfileSet> profiles = profiles_.load();
+  const Profile* p = profiles->find(issuer_profile);
   if (!p) return reject("profile.unknown", "no profile named '" + issuer_profile + "'");
   if (!p->is_ca()) return reject("profile.not_ca", "profile '" + issuer_profile + "' does not issue CRLs");
   GT_TRY_ASSIGN(IssuerState * issuer, issuer_state(issuer_profile));

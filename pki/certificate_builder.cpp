@@ -195,6 +195,15 @@ std::string certificate_pem(X509* cert) {
   return std::string(data, static_cast<std::size_t>(n));
 }
 
+std::string certificate_pem(const Bytes& der) {
+  // RFC 7468 2: base64 lines of 64 characters between the encapsulation boundaries.
+  const std::string b64 = base64_encode(der);
+  std::string out = "-----BEGIN CERTIFICATE-----\n";
+  out.reserve(out.size() + b64.size() + b64.size() / 64 + 32);
+  for (std::size_t i = 0; i < b64.size(); i += 64) out.append(b64, i, 64).push_back('\n');
+  return out + "-----END CERTIFICATE-----\n";
+}
+
 Result<X509Ptr> certificate_from_der(const Bytes& der) {
   const unsigned char* p = der.data();
   X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));

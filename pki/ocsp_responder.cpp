@@ -10,6 +10,7 @@
 #include "core/openssl_error.h"
 #include "hsm/evp_bridge.h"
 #include "hsm/hsm_signer.h"
+#include "hsm/sign_failure.h"
 
 namespace gridtrust::pki {
 namespace {
@@ -17,26 +18,6 @@ namespace {
 using OcspRequestPtr = std::unique_ptr<OCSP_REQUEST, OsslDeleter<OCSP_REQUEST_free>>;
 using OcspResponsePtr = std::unique_ptr<OCSP_RESPONSE, OsslDeleter<OCSP_RESPONSE_free>>;
 using OcspBasicRespPtr = std::unique_ptr<OCSP_BASICRESP, OsslDeleter<OCSP_BASICRESP_free>>;
-
-// OpenSSL reports a failed signature as a bare 0. The HSM's own rejection (so that
-// hsm.unavailable becomes tryLater and the code reaches the log) is kept here by the
-// thread that signed: the bridge calls the Signer synchronously on that thread.
-thread_local std::optional<Rejection> t_sign_failure;
-
-class RecordingSigner final : public hsm::Signer {
- public:
-  explicit RecordingSigner(std::shared_ptr<const hsm::Signer> inner) : inner_(std::move(inner)) {}
-  hsm::KeyAlgorithm algorithm() const override { return inner_->algorithm(); }
-  const Bytes& public_key_der() const override { return inner_->public_key_der(); }
-  Result<Bytes> sign_raw(const Bytes& input) const override {
-    auto out = inner_->sign_raw(input);
-    if (!out.ok()) t_sign_failure = out.error();
-    return out;
-  }
-
- private:
-  std::shared_ptr<const hsm::Signer> inner_;
-};
 
 Result<Bytes> digest(int nid, const unsigned char* data, std::size_t len) {
   const EVP_MD* md = EVP_get_digestbynid(nid);
@@ -199,11 +180,10 @@ struct OcspResponder::CacheEntry {
 
 namespace {
 
-Result<std::shared_ptr<const hsm::Signer>> recording_signer(const std::shared_ptr<hsm::Token>& token,
-                                                              const Bytes& key_id) {
+Result<std::shared_ptr<const hsm::Signer>> token_signer(const std::shared_ptr<hsm::Token>& token,
+                                                          const Bytes& key_id) {
   GT_TRY_ASSIGN(hsm::KeyRef ref, token->find_key_by_id(key_id));
-  return std::shared_ptr<const hsm::Signer>(
-      std::make_shared<RecordingSigner>(std::make_shared<hsm::HsmSigner>(token, std::move(ref))));
+  return std::shared_ptr<const hsm::Signer>(std::make_shared<hsm::HsmSigner>(token, std::move(ref)));
 }
 
 }  // namespace
@@ -230,7 +210,7 @@ Result<std::unique_ptr<OcspResponder>> OcspResponder::create(CertificateAuthorit
     issuer->profile = rec.profile;
     auto key = std::make_shared<ResponderKey>();
     GT_TRY_ASSIGN(key->certificate, certificate_from_der(rec.cert_der));
-    GT_TRY_ASSIGN(auto signer, recording_signer(ca.token(), rec.key_id));
+    GT_TRY_ASSIGN(auto signer, token_signer(ca.token(), rec.key_id));
     GT_TRY_ASSIGN(key->key, hsm::make_evp_pkey(signer));
     key->not_before = from_unix(rec.not_before);
     key->not_after = from_unix(rec.not_after);
@@ -260,7 +240,8 @@ Status OcspResponder::reload_signers(TimePoint now) {
     // Per CA, the valid delegated signer (a profile with EKU OCSPSigning whose key is in
     // the token) that lives longest.
     std::map<std::string, store::CertificateRecord> best;
-    for (const auto& [name, profile] : ca_.profiles().profiles) {
+    std::shared_ptr<const ProfileSet> profiles = ca_.profiles();
+    for (const auto& [name, profile] : profiles->profiles) {
       bool signs_ocsp = std::find(profile.extended_key_usage.begin(), profile.extended_key_usage.end(),
                                   "OCSPSigning") != profile.extended_key_usage.end();
       if (!signs_ocsp || !profile.hsm_key) continue;
@@ -277,7 +258,7 @@ Status OcspResponder::reload_signers(TimePoint now) {
     for (const auto& [issuer, row] : best) {
       auto key = std::make_shared<ResponderKey>();
       GT_TRY_ASSIGN(key->certificate, certificate_from_der(row.der));
-      GT_TRY_ASSIGN(auto signer, recording_signer(ca_.token(), *row.key_id));
+      GT_TRY_ASSIGN(auto signer, token_signer(ca_.token(), *row.key_id));
       GT_TRY_ASSIGN(key->key, hsm::make_evp_pkey(signer));
       key->delegated = true;
       key->not_before = from_unix(row.not_before);
@@ -422,10 +403,12 @@ Result<OcspResponder::Signed> OcspResponder::sign_response(const Issuer& issuer,
   // RFC 6960 4.2.2.3 ResponderID byKey; a delegated signer's certificate travels with the
   // response (4.2.2.2), the CA's own is what the client asked about and is left out.
   unsigned long flags = OCSP_RESPID_KEY | (key->delegated ? 0 : OCSP_NOCERTS);
-  t_sign_failure.reset();
+  // OpenSSL reports a failed signature as a bare 0; the bridge keeps the token's own
+  // rejection, so that hsm.unavailable becomes tryLater and the code reaches the log.
+  (void)hsm::take_sign_failure();
   if (OCSP_basic_sign(basic.get(), key->certificate.get(), key->key.get(), EVP_sha256(), nullptr, flags) != 1) {
     std::string err = openssl_errors();
-    if (auto hsm_failure = std::exchange(t_sign_failure, std::nullopt)) return *hsm_failure;
+    if (auto hsm_failure = hsm::take_sign_failure()) return *hsm_failure;
     return reject("hsm.sign_failed", "signing the OCSP response failed" + (err.empty() ? "" : ": " + err));
   }
   OcspResponsePtr response(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic.get()));

@@ -20,6 +20,8 @@ struct SubjectRules {
   std::set<std::string> required;        // short names: CN, O, OU, C, DC
   std::set<std::string> allowed;
   std::set<std::string> ou_values;       // empty: any
+
+  bool operator==(const SubjectRules&) const = default;
 };
 
 struct Profile {
@@ -39,6 +41,7 @@ struct Profile {
   std::string default_subject;
 
   bool is_ca() const { return kind != ProfileKind::Leaf; }
+  bool operator==(const Profile&) const = default;  // what a reload reports as changed
 };
 
 struct ProfileSet {

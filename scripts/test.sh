@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"
+# Node interop suite (ctest label interop): its packages, from the committed lockfile,
+# only when missing so that a prepared machine runs offline.
+if command -v npm >/dev/null && [ ! -d tests/interop/node_modules ]; then
+  npm ci --prefix tests/interop --no-audit --no-fund
+fi
 (cd build && ctest --output-on-failure -j "$jobs" -LE soak)
 if [ "${GRIDTRUST_SKIP_SANITIZE:-0}" != "1" ]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGRIDTRUST_SANITIZE=ON -DGRIDTRUST_BENCH=OFF >/dev/null

@@ -80,6 +80,17 @@ CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
 CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
   BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 )sql",
+      // 3: sequence numbers of signed commands, per (signer, station): what a signer
+      // has handed out ('issued') and what a verifier has accepted ('accepted').
+      R"sql(
+CREATE TABLE command_sequences (
+  direction TEXT NOT NULL CHECK (direction IN ('issued', 'accepted')),
+  signer    TEXT NOT NULL,
+  station   TEXT NOT NULL,
+  last      INTEGER NOT NULL,
+  PRIMARY KEY (direction, signer, station)
+) WITHOUT ROWID;
+)sql",
   };
   return m;
 }

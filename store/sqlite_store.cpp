@@ -241,10 +241,12 @@ Result<std::vector<IssuerRecord>> SqliteStore::issuers() {
 
 Result<std::vector<CertificateRecord>> SqliteStore::find_by_serial(const std::string& serial) {
   return read<std::vector<CertificateRecord>>([&](Database& db) {
+    // Every OCSP request reads this: prepared once per connection, not per call.
+    static const std::string sql = std::string("SELECT ") + kCertColumns + " FROM certificates WHERE serial=?";
     std::vector<CertificateRecord> out;
-    Statement s(db.handle(), (std::string("SELECT ") + kCertColumns + " FROM certificates WHERE serial=?").c_str());
-    s.bind(1, serial);
-    while (s.step()) out.push_back(cert_from_row(s));
+    auto s = db.prepared(sql.c_str());
+    s->bind(1, serial);
+    while (s->step()) out.push_back(cert_from_row(*s));
     return out;
   });
 }
@@ -435,6 +437,43 @@ Result<std::vector<AuditEntry>> SqliteStore::audit_entries() {
     }
     return out;
   });
+}
+
+Result<std::uint64_t> SqliteStore::reserve_sequences(const std::string& signer, const std::string& station,
+                                                     std::uint64_t count) {
+  if (count == 0 || count > (1ULL << 32)) return reject("usage.bad_value", "sequence block size out of range");
+  std::uint64_t first = 0;
+  Status st = submit([&](Database& db) -> Status {
+                auto s = db.prepared(
+                    "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('issued', ?, ?, ?) "
+                    "ON CONFLICT (direction, signer, station) DO UPDATE SET last = last + ? RETURNING last");
+                s->bind(1, signer).bind(2, station).bind(3, static_cast<std::int64_t>(count))
+                    .bind(4, static_cast<std::int64_t>(count));
+                if (!s->step()) return reject("store.write_failed", "sequence reservation returned nothing");
+                first = static_cast<std::uint64_t>(s->int64(0)) - count + 1;
+                while (s->step()) {
+                }
+                return Ok{};
+              }).get();
+  if (!st.ok()) return st.error();
+  return first;
+}
+
+Result<bool> SqliteStore::accept_sequence(const std::string& signer, const std::string& station, std::uint64_t seq) {
+  if (seq == 0 || seq > (1ULL << 62)) return reject("usage.bad_value", "sequence number out of range");
+  bool accepted = false;
+  Status st = submit([&](Database& db) -> Status {
+                auto s = db.prepared(
+                    "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('accepted', ?, ?, ?) "
+                    "ON CONFLICT (direction, signer, station) DO UPDATE SET last = excluded.last "
+                    "WHERE excluded.last > command_sequences.last");
+                s->bind(1, signer).bind(2, station).bind(3, static_cast<std::int64_t>(seq));
+                s->step();
+                accepted = sqlite3_changes(db.handle()) == 1;
+                return Ok{};
+              }).get();
+  if (!st.ok()) return st.error();
+  return accepted;
 }
 
 }  // namespace gridtrust::store

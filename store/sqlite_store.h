@@ -37,6 +37,9 @@ class SqliteStore final : public Store {
   Status record_checkpoint(AuditCheckpoint checkpoint) override;
   Result<std::vector<AuditCheckpoint>> audit_checkpoints() override;
   Result<std::vector<AuditEntry>> audit_entries() override;
+  Result<std::uint64_t> reserve_sequences(const std::string& signer, const std::string& station,
+                                          std::uint64_t count) override;
+  Result<bool> accept_sequence(const std::string& signer, const std::string& station, std::uint64_t seq) override;
 
   // Commits made so far (for the benchmark's group-commit figure).
   std::uint64_t commits() const { return commits_; }

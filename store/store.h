@@ -74,6 +74,14 @@ class Store {
   virtual Status record_checkpoint(AuditCheckpoint checkpoint) = 0;
   virtual Result<std::vector<AuditCheckpoint>> audit_checkpoints() = 0;
   virtual Result<std::vector<AuditEntry>> audit_entries() = 0;
+
+  // Signed-command sequence numbers per (signer, station). reserve_sequences hands out
+  // `count` numbers above every number handed out before, durably, and returns the
+  // first. accept_sequence records `seq` as accepted if it is above the last accepted
+  // one and says whether it was (false: a replay or a reordering).
+  virtual Result<std::uint64_t> reserve_sequences(const std::string& signer, const std::string& station,
+                                                  std::uint64_t count) = 0;
+  virtual Result<bool> accept_sequence(const std::string& signer, const std::string& station, std::uint64_t seq) = 0;
   Result<AuditReport> verify_audit();
 };
 

@@ -721,10 +721,10 @@ TEST_CASE("revoke without a serial is refused", "[bad-input][revocation]") {
 TEST_CASE("a revoked issuer issues nothing, and revoking it twice is a conflict", "[bad-input][issuer]") {
   InitializedPki pki;
   // `gridtrust init` issues gridtrustd's TLS certificate, the first admin certificate
-  // and the OCSP signer under CPO Sub-CA 2. Revoke them first: a second keyCompromise
+  // the OCSP signer and the command signer under CPO Sub-CA 2. Revoke them first: a second keyCompromise
   // revocation of a CA still completes an unfinished cascade, and only a CA with
   // nothing left below it makes that second revocation the conflict tested here.
-  for (const char* leaf : {"csms-server", "admin", "ocsp-signer"})
+  for (const char* leaf : {"csms-server", "admin", "ocsp-signer", "aggregator-signer"})
     REQUIRE(pki.gt("revoke " + str(record_of_profile(pki.data_dir(), leaf).at("serial")) + " --reason superseded")
                 .exit_code == 0);
   auto sub2 = record_of_profile(pki.data_dir(), "cpo-sub2");

@@ -43,8 +43,9 @@ constexpr const char* kClientAuthOid = "1.3.6.1.5.5.7.3.2";
 constexpr const char* kOcspSigningOid = "1.3.6.1.5.5.7.3.9";
 constexpr int kCaCount = 11;  // v2g-root, cpo-sub1/2, cps-sub1/2, oem-root/sub1/sub2, mo-root/sub1/sub2
 // `gridtrust init` also issues, with HSM keys, gridtrustd's csms-server TLS certificate,
-// the first admin client certificate and Sub-CA 2's OCSP signer.
-constexpr int kInitLeafKeys = 3;
+// the first admin client certificate, Sub-CA 2's OCSP signer and the aggregator's
+// command signer (aggregator-signer).
+constexpr int kInitLeafKeys = 4;
 
 std::string describe(const CommandResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;

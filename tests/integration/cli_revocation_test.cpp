@@ -491,9 +491,9 @@ TEST_CASE("revoking CPO Sub-CA 2 for keyCompromise revokes every certificate und
   REQUIRE(revoked.count(already.serial) == 1);
   CHECK(revoked[already.serial].at("reason").as_string() == "superseded");
   // Sub-CA 2, its four leaves above and the three leaves `gridtrust init` issued under
-  // it (gridtrustd's TLS certificate, the first admin certificate, the OCSP signer);
-  // nothing else.
-  CHECK(revoked.size() == 8);
+  // it (gridtrustd's TLS certificate, the first admin certificate, the OCSP signer,
+  // the command signer); nothing else.
+  CHECK(revoked.size() == 9);
 
   // Other branches and the CAs above are untouched.
   auto valid = by_serial(list_json(pki, "--status valid"));

@@ -1,27 +1,23 @@
 // gridtrustd end to end: `gridtrust init`, the daemon as a child process on free
 // loopback ports, and curl/openssl as independent clients.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <chrono>
+#include <memory>
 #include <string>
-#include <thread>
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include "tests/support/daemon_process.h"
 #include "tests/support/test_support.h"
 
 namespace gt = gridtrust;
 namespace json = boost::json;
-using gt::test::CommandResult;
+using gt::test::admin_profile_client;
+using gt::test::client_args;
+using gt::test::ClientCert;
+using gt::test::curl;
+using gt::test::DaemonProcess;
 using gt::test::InitializedPki;
+using gt::test::json_post;
 using gt::test::read_file;
 using gt::test::run;
 using gt::test::sh_quote;
@@ -30,156 +26,6 @@ using gt::test::write_file;
 
 namespace {
 
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
-// A loopback port nobody listens on right now (the kernel picks it).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
-    s.replace(pos, from.size(), to);
-}
-
-// A client key and an `admin`-profile certificate for it, issued from an openssl CSR.
-struct ClientCert {
-  std::string cert;  // chain PEM: leaf, Sub-CA 2, Sub-CA 1
-  std::string key;
-};
-
-ClientCert admin_profile_client(const InitializedPki& pki, const TempDir& work, const std::string& role) {
-  ClientCert c{work / (role + ".pem"), work / (role + ".key")};
-  std::string csr = work / (role + ".csr");
-  auto r = run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + sh_quote(c.key) +
-               " -subj " + sh_quote("/CN=" + role + " client/O=gridtrust demo/OU=" + role) + " -out " + sh_quote(csr));
-  INFO(describe(r));
-  REQUIRE(r.exit_code == 0);
-  auto i = pki.gt("issue --profile admin --csr " + sh_quote(csr) + " --out " + sh_quote(c.cert));
-  INFO(describe(i));
-  REQUIRE(i.exit_code == 0);
-  return c;
-}
-
-// gridtrustd as a child process; SIGKILLed if a test leaves it running.
-class Daemon {
- public:
-  Daemon(const InitializedPki& pki, const TempDir& work) : log_(work / "gridtrustd.log") {
-    api_port_ = free_port();
-    status_port_ = free_port();
-    std::string yaml_path = pki.data_dir() + "/gridtrust.yaml";
-    std::string yaml = read_file(yaml_path);
-    REQUIRE(yaml.find("api_listen: 127.0.0.1:8443") != std::string::npos);
-    replace_all(yaml, "127.0.0.1:8443", "127.0.0.1:" + std::to_string(api_port_));
-    replace_all(yaml, "127.0.0.1:8081", "127.0.0.1:" + std::to_string(status_port_));
-    write_file(yaml_path, yaml);
-
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(fd, 2);
-      ::dup2(fd, 1);
-      ::execl(GRIDTRUSTD, GRIDTRUSTD, "--config", yaml_path.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    wait_ready();
-  }
-  Daemon(const Daemon&) = delete;
-  Daemon& operator=(const Daemon&) = delete;
-  ~Daemon() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  std::string api() const { return "https://localhost:" + std::to_string(api_port_); }
-  std::string status() const { return "http://127.0.0.1:" + std::to_string(status_port_); }
-  std::string log() const { return read_file(log_); }
-
-  // SIGTERM, then the exit status (-1 when it did not exit within 15 s).
-  int terminate() {
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 300; ++i) {
-      int wstatus = 0;
-      if (::waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return -1;
-  }
-
- private:
-  void wait_ready() {
-    for (int i = 0; i < 200; ++i) {
-      int wstatus = 0;
-      if (::waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-        pid_ = -1;
-        FAIL("gridtrustd exited during start-up: " << log());
-      }
-      if (run("curl -sf " + sh_quote(status() + "/healthz")).exit_code == 0) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    FAIL("gridtrustd not ready after 10 s: " << log());
-  }
-
-  std::string log_;
-  int api_port_ = 0;
-  int status_port_ = 0;
-  pid_t pid_ = -1;
-};
-
-struct HttpResult {
-  int curl_exit = -1;
-  int status = 0;
-  std::string body;
-  std::string err;
-};
-
-// curl with the PKI's root as the only trust anchor; the HTTP status is appended by
-// -w and split off here.
-HttpResult curl(const std::string& args) {
-  auto r = run("curl -sS -w '\\n%{http_code}' " + args);
-  HttpResult h;
-  h.curl_exit = r.exit_code;
-  h.err = r.err;
-  auto nl = r.out.rfind('\n');
-  if (nl != std::string::npos) {
-    h.body = r.out.substr(0, nl);
-    h.status = std::atoi(r.out.substr(nl + 1).c_str());
-  }
-  return h;
-}
-
-std::string client_args(const std::string& root, const ClientCert& c) {
-  return "--cacert " + sh_quote(root) + " --cert " + sh_quote(c.cert) + " --key " + sh_quote(c.key) + " ";
-}
-
-std::string json_post(const TempDir& work, const std::string& name, const std::string& body) {
-  std::string file = work / (name + ".json");
-  write_file(file, body);
-  return "-X POST -H 'Content-Type: application/json' --data-binary @" + sh_quote(file) + " ";
-}
-
-std::string error_code(const HttpResult& h) {
-  auto v = json::parse(h.body);
-  return std::string(v.as_object().at("error").as_object().at("code").as_string());
-}
-
 // One PKI and one daemon for the API checks below (init and start-up take seconds).
 struct Fixture {
   InitializedPki pki;
@@ -187,7 +33,7 @@ struct Fixture {
   std::string root;  // the V2G root, the only trust anchor clients need
   ClientCert op;
   ClientCert admin;
-  std::unique_ptr<Daemon> daemon;
+  std::unique_ptr<DaemonProcess> daemon;
 
   Fixture() {
     root = work / "root.pem";
@@ -195,7 +41,8 @@ struct Fixture {
     REQUIRE(c.exit_code == 0);
     op = admin_profile_client(pki, work, "operator");
     admin = admin_profile_client(pki, work, "admin");
-    daemon = std::make_unique<Daemon>(pki, work);
+    daemon = std::make_unique<DaemonProcess>(pki, work, GRIDTRUSTD);
+    daemon->start();
   }
 };
 
@@ -243,7 +90,7 @@ TEST_CASE("the API refuses a client certificate from a foreign CA", "[integratio
                " -subj '/CN=mallory/O=gridtrust demo/OU=admin' -out " + sh_quote(csr) +
                " && openssl x509 -req -in " + sh_quote(csr) + " -CA " + sh_quote(ca) + " -CAkey " + sh_quote(ca_key) +
                " -CAcreateserial -days 1 -out " + sh_quote(cert));
-  INFO(describe(r));
+  INFO(r.describe());
   REQUIRE(r.exit_code == 0);
   auto h = curl(client_args(f.root, ClientCert{cert, key}) + sh_quote(f.daemon->api() + "/healthz"));
   INFO(h.err);
@@ -268,7 +115,7 @@ TEST_CASE("an operator may read and issue but revoking is admin only: 403 auth.f
                 sh_quote(f.daemon->api() + "/v1/certificates/" + serial + "/revoke"));
   INFO(h.body);
   CHECK(h.status == 403);
-  CHECK(error_code(h) == "auth.forbidden");
+  CHECK(h.error_code() == "auth.forbidden");
   auto show = curl(client_args(f.root, f.op) + sh_quote(f.daemon->api() + "/v1/certificates/" + serial));
   REQUIRE(show.status == 200);
   CHECK(json::parse(show.body).as_object().at("status").as_string() == "valid");
@@ -300,10 +147,10 @@ TEST_CASE("an admin issues a certificate from a CSR and revokes it; the status l
   std::string crl = f.work / "cpo-sub2.crl", chain = f.work / "cpo-sub2-chain.pem";
   REQUIRE(f.pki.gt("chain --profile cpo-sub2 --out " + sh_quote(chain)).exit_code == 0);
   auto get = run("curl -sS -f -o " + sh_quote(crl) + " " + sh_quote(f.daemon->status() + "/crl/cpo-sub2.crl"));
-  INFO(describe(get));
+  INFO(get.describe());
   REQUIRE(get.exit_code == 0);
   auto v = run("openssl crl -inform DER -in " + sh_quote(crl) + " -CAfile " + sh_quote(chain) + " -noout -verify -text");
-  INFO(describe(v));
+  INFO(v.describe());
   CHECK(v.exit_code == 0);
   CHECK(v.err.find("verify OK") != std::string::npos);
   CHECK(v.out.find("Serial Number: " + serial) != std::string::npos);
@@ -313,7 +160,7 @@ TEST_CASE("an admin issues a certificate from a CSR and revokes it; the status l
   REQUIRE(ch.status == 200);
   auto missing = curl(client_args(f.root, f.op) + sh_quote(f.daemon->api() + "/v1/crl/no-such-ca"));
   CHECK(missing.status == 400);
-  CHECK(error_code(missing) == "profile.unknown");
+  CHECK(missing.error_code() == "profile.unknown");
 }
 
 TEST_CASE("malformed requests get JSON errors: 400 bad JSON, 415 content type, 413 too large, 404 route",
@@ -323,30 +170,31 @@ TEST_CASE("malformed requests get JSON errors: 400 bad JSON, 415 content type, 4
 
   auto bad_json = curl(client_args(f.root, f.op) + json_post(f.work, "bad", "{\"profile\": ") + url);
   CHECK(bad_json.status == 400);
-  CHECK(error_code(bad_json) == "request.bad_json");
+  CHECK(bad_json.error_code() == "request.bad_json");
 
   std::string body = f.work / "plain.txt";
   write_file(body, "{}");
   auto wrong_type = curl(client_args(f.root, f.op) + "-X POST -H 'Content-Type: text/plain' --data-binary @" +
                          sh_quote(body) + " " + url);
   CHECK(wrong_type.status == 415);
-  CHECK(error_code(wrong_type) == "request.bad_content_type");
+  CHECK(wrong_type.error_code() == "request.bad_content_type");
 
   std::string big(100000, ' ');
   auto too_large = curl(client_args(f.root, f.op) + json_post(f.work, "big", "{\"csr\":\"" + big + "\"}") + url);
   INFO(too_large.err);
   CHECK(too_large.status == 413);
-  CHECK(error_code(too_large) == "request.too_large");
+  CHECK(too_large.error_code() == "request.too_large");
 
   auto no_route = curl(client_args(f.root, f.op) + sh_quote(f.daemon->api() + "/v2/nothing"));
   CHECK(no_route.status == 404);
-  CHECK(error_code(no_route) == "notfound.route");
+  CHECK(no_route.error_code() == "notfound.route");
 }
 
 TEST_CASE("gridtrustd exits 0 on SIGTERM", "[integration][daemon][signals]") {
   InitializedPki pki;  // its own daemon: the shared one keeps serving the cases above
   TempDir work;
-  Daemon d(pki, work);
+  DaemonProcess d(pki, work, GRIDTRUSTD);
+  d.start();
   CHECK(run("curl -sf " + sh_quote(d.status() + "/healthz")).exit_code == 0);
   CHECK(d.terminate() == 0);
   CHECK(d.log().find("stopped") != std::string::npos);

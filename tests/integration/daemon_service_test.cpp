@@ -1,13 +1,9 @@
 // gridtrustd as systemd runs it: sd_notify datagrams on $NOTIFY_SOCKET, the
 // watchdog, SIGHUP reload, SIGTERM; its audit entries and signed checkpoints; the
 // Prometheus metrics; and the unit file itself.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,42 +14,21 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/daemon_process.h"
 #include "tests/support/test_support.h"
 
 namespace gt = gridtrust;
 using gt::test::CommandResult;
+using gt::test::DaemonProcess;
 using gt::test::InitializedPki;
 using gt::test::read_file;
+using gt::test::replace_all;
 using gt::test::run;
 using gt::test::sh_quote;
 using gt::test::TempDir;
 using gt::test::write_file;
 
-extern char** environ;
-
 namespace {
-
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
-    s.replace(pos, from.size(), to);
-}
 
 // The service manager's end of $NOTIFY_SOCKET.
 class NotifySocket {
@@ -104,55 +79,31 @@ TEST_CASE("gridtrustd speaks sd_notify, reloads on SIGHUP, audits, checkpoints a
           "[integration][daemon][service]") {
   InitializedPki pki;
   TempDir work;
-  const int api_port = free_port(), status_port = free_port();
-  const std::string yaml_path = pki.data_dir() + "/gridtrust.yaml";
+  DaemonProcess daemon(pki, work, GRIDTRUSTD);
+  const std::string yaml_path = daemon.config_path();
   std::string yaml = read_file(yaml_path);
   REQUIRE(yaml.find("checkpoint_interval_s: 300") != std::string::npos);
-  replace_all(yaml, "127.0.0.1:8443", "127.0.0.1:" + std::to_string(api_port));
-  replace_all(yaml, "127.0.0.1:8081", "127.0.0.1:" + std::to_string(status_port));
   replace_all(yaml, "checkpoint_interval_s: 300", "checkpoint_interval_s: 1");
   write_file(yaml_path, yaml);
 
   // An operator client certificate for the API.
-  std::string root = work / "root.pem", key = work / "op.key", csr = work / "op.csr", cert = work / "op.pem";
+  std::string root = work / "root.pem";
   REQUIRE(pki.gt("chain --profile v2g-root --out " + sh_quote(root)).exit_code == 0);
-  auto r = run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + sh_quote(key) +
-               " -subj '/CN=operator client/O=gridtrust demo/OU=operator' -out " + sh_quote(csr));
-  REQUIRE(r.exit_code == 0);
-  r = pki.gt("issue --profile admin --csr " + sh_quote(csr) + " --out " + sh_quote(cert));
-  INFO(describe(r));
-  REQUIRE(r.exit_code == 0);
+  const auto op = gt::test::admin_profile_client(pki, work, "operator");
 
   NotifySocket notify(work / "notify.sock");
-  std::string log = work / "gridtrustd.log";
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(fd, 2);
-    ::dup2(fd, 1);
-    ::setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);
-    ::setenv("WATCHDOG_USEC", "200000", 1);  // a ping every 100 ms
-    ::execl(GRIDTRUSTD, GRIDTRUSTD, "--config", yaml_path.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  struct Reaper {
-    pid_t& pid;
-    ~Reaper() {
-      if (pid > 0) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-      }
-    }
-  } reaper{pid};
+  daemon.set_env("NOTIFY_SOCKET", notify.path());
+  daemon.set_env("WATCHDOG_USEC", "200000");  // a ping every 100 ms
+  daemon.start();
 
   INFO("notifications: " << joined(notify.seen));
   REQUIRE(notify.wait_for("READY=1"));
-  INFO("log: " << read_file(log));
+  INFO("log: " << daemon.log());
   REQUIRE(notify.wait_for("WATCHDOG=1", 2));
 
-  const std::string api = "https://localhost:" + std::to_string(api_port);
-  const std::string client = "--cacert " + sh_quote(root) + " --cert " + sh_quote(cert) + " --key " + sh_quote(key) + " ";
+  const std::string api = daemon.api();
+  const std::string client = gt::test::client_args(root, op);
+  CommandResult r;
   // A refused request (bad serial) and a refused TLS login (no client certificate).
   r = run("curl -s -o /dev/null -w '%{http_code}' " + client + sh_quote(api + "/v1/certificates/zz"));
   CHECK(r.out == "400");
@@ -161,7 +112,7 @@ TEST_CASE("gridtrustd speaks sd_notify, reloads on SIGHUP, audits, checkpoints a
 
   SECTION("metrics") {
     auto m = run("curl -sf " + client + sh_quote(api + "/metrics"));
-    INFO(describe(m));
+    INFO(m.describe());
     REQUIRE(m.exit_code == 0);
     CHECK(m.out.find("# TYPE gridtrustd_requests_total counter") != std::string::npos);
     CHECK(m.out.find("gridtrustd_requests_total{listener=\"api\",method=\"GET\",route=\"/v1/certificates/{serial}\","
@@ -174,36 +125,31 @@ TEST_CASE("gridtrustd speaks sd_notify, reloads on SIGHUP, audits, checkpoints a
 
   SECTION("SIGHUP reloads, a bad configuration keeps the old one, SIGTERM stops with a checkpoint") {
     notify.seen.clear();
-    REQUIRE(::kill(pid, SIGHUP) == 0);
+    daemon.send_signal(SIGHUP);
     REQUIRE(notify.wait_for("RELOADING=1"));
     CHECK(notify.seen.back().find("MONOTONIC_USEC=") != std::string::npos);
     REQUIRE(notify.wait_for("READY=1"));
 
     write_file(yaml_path, "hsm: [this is not: a mapping\n");
-    REQUIRE(::kill(pid, SIGHUP) == 0);
+    daemon.send_signal(SIGHUP);
     REQUIRE(notify.wait_for("RELOADING=1"));
     REQUIRE(notify.wait_for("READY=1"));
     write_file(yaml_path, yaml);
-    CHECK(read_file(log).find("reload refused, keeping the running configuration: config.invalid") !=
+    CHECK(daemon.log().find("reload refused, keeping the running configuration: config.invalid") !=
           std::string::npos);
     // Still serving on the same listener.
     r = run("curl -sf " + client + sh_quote(api + "/healthz"));
     CHECK(r.exit_code == 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // one interval checkpoint
 
-    REQUIRE(::kill(pid, SIGTERM) == 0);
+    daemon.send_signal(SIGTERM);
     REQUIRE(notify.wait_for("STOPPING=1"));
-    int wstatus = 0;
-    for (int i = 0; i < 300 && ::waitpid(pid, &wstatus, WNOHANG) != pid; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    pid = -1;
-    REQUIRE(WIFEXITED(wstatus));
-    CHECK(WEXITSTATUS(wstatus) == 0);
+    CHECK(daemon.wait_for_exit() == 0);
 
     std::string db = pki.data_dir() + "/gridtrust.db";
     auto actions = run("sqlite3 " + sh_quote(db) + " \"SELECT group_concat(action, ',') FROM (SELECT DISTINCT action "
                        "FROM audit WHERE actor LIKE 'daemon%' ORDER BY action)\"");
-    INFO(describe(actions));
+    INFO(actions.describe());
     CHECK(actions.out == "config-reload,daemon-start,daemon-stop,login-failure,request-refused\n");
     auto refused = run("sqlite3 " + sh_quote(db) +
                        " \"SELECT actor || ' ' || subject || ' ' || details FROM audit WHERE action='request-refused'\"");
@@ -214,11 +160,11 @@ TEST_CASE("gridtrustd speaks sd_notify, reloads on SIGHUP, audits, checkpoints a
     // An interval checkpoint and the one at shutdown, which covers the stop entry.
     auto cps = run("sqlite3 " + sh_quote(db) + " \"SELECT count(*), max(entry_id) = (SELECT max(id) FROM audit) "
                    "FROM audit_checkpoints\"");
-    INFO(describe(cps));
+    INFO(cps.describe());
     CHECK(std::stoi(cps.out) >= 2);
     CHECK(cps.out.find("|1") != std::string::npos);
     auto v = pki.gt("audit verify --json");
-    INFO(describe(v));
+    INFO(v.describe());
     CHECK(v.exit_code == 0);
     CHECK(v.out.find("\"signatures_checked\":true") != std::string::npos);
   }
@@ -238,6 +184,6 @@ TEST_CASE("config/gridtrustd.service passes systemd-analyze verify", "[integrati
   CHECK(unit.find("WatchdogSec=30") != std::string::npos);
   write_file(work / "gridtrustd.service", unit);
   auto r = run("systemd-analyze verify " + sh_quote(work / "gridtrustd.service"));
-  INFO(describe(r));
+  INFO(r.describe());
   CHECK(r.exit_code == 0);
 }

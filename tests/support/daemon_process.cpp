@@ -12,16 +12,10 @@
 #include <cstdlib>
 #include <thread>
 
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 namespace gridtrust::test {
-namespace {
-
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
-}  // namespace
 
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -46,10 +40,10 @@ ClientCert admin_profile_client(const InitializedPki& pki, const TempDir& work, 
   std::string csr = work / (role + ".csr");
   auto r = run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + sh_quote(c.key) +
                " -subj " + sh_quote("/CN=" + role + " client/O=gridtrust demo/OU=" + role) + " -out " + sh_quote(csr));
-  INFO(describe(r));
+  INFO(r.describe());
   REQUIRE(r.exit_code == 0);
   auto i = pki.gt("issue --profile admin --csr " + sh_quote(csr) + " --out " + sh_quote(c.cert));
-  INFO(describe(i));
+  INFO(i.describe());
   REQUIRE(i.exit_code == 0);
   return c;
 }
@@ -76,6 +70,11 @@ DaemonProcess::~DaemonProcess() {
 
 std::string DaemonProcess::log() const { return read_file(log_); }
 
+void DaemonProcess::set_env(std::string name, std::string value) {
+  REQUIRE(pid_ < 0);
+  env_.emplace_back(std::move(name), std::move(value));
+}
+
 void DaemonProcess::start() {
   REQUIRE(pid_ < 0);
   pid_ = ::fork();
@@ -84,6 +83,7 @@ void DaemonProcess::start() {
     int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(fd, 2);
     ::dup2(fd, 1);
+    for (const auto& [name, value] : env_) ::setenv(name.c_str(), value.c_str(), 1);
     ::execl(binary_.c_str(), binary_.c_str(), "--config", yaml_path_.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -100,7 +100,17 @@ void DaemonProcess::start() {
 }
 
 int DaemonProcess::terminate() {
-  ::kill(pid_, SIGTERM);
+  send_signal(SIGTERM);
+  return wait_for_exit();
+}
+
+void DaemonProcess::send_signal(int sig) {
+  REQUIRE(pid_ > 0);
+  REQUIRE(::kill(pid_, sig) == 0);
+}
+
+int DaemonProcess::wait_for_exit() {
+  REQUIRE(pid_ > 0);
   for (int i = 0; i < 300; ++i) {
     int wstatus = 0;
     if (::waitpid(pid_, &wstatus, WNOHANG) == pid_) {
@@ -123,6 +133,11 @@ HttpResult curl(const std::string& args) {
     h.status = std::atoi(r.out.substr(nl + 1).c_str());
   }
   return h;
+}
+
+std::string HttpResult::error_code() const {
+  auto v = boost::json::parse(body);
+  return std::string(v.as_object().at("error").as_object().at("code").as_string());
 }
 
 std::string client_args(const std::string& root, const ClientCert& c) {

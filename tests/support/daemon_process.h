@@ -4,6 +4,8 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tests/support/test_support.h"
 
@@ -33,19 +35,29 @@ class DaemonProcess {
   DaemonProcess& operator=(const DaemonProcess&) = delete;
   ~DaemonProcess();
 
+  // An environment variable for the daemon alone (e.g. NOTIFY_SOCKET); before start().
+  void set_env(std::string name, std::string value);
   // Forks, execs and waits until /healthz answers (fails the test otherwise).
   void start();
   // SIGTERM, then the exit status (-1 when it did not exit within 15 s).
   int terminate();
+  // kill(2) on the running daemon (fails the test if that fails).
+  void send_signal(int sig);
+  // The exit status once it exits (128 + signal when killed), -1 when it did not
+  // exit within 15 s.
+  int wait_for_exit();
 
   std::string api() const { return "https://localhost:" + std::to_string(api_port_); }
   std::string status() const { return "http://127.0.0.1:" + std::to_string(status_port_); }
   std::string log() const;
+  // The data directory's gridtrust.yaml, with the ports already moved.
+  const std::string& config_path() const { return yaml_path_; }
 
  private:
   std::string binary_;
   std::string yaml_path_;
   std::string log_;
+  std::vector<std::pair<std::string, std::string>> env_;
   int api_port_ = 0;
   int status_port_ = 0;
   pid_t pid_ = -1;
@@ -56,6 +68,9 @@ struct HttpResult {
   int status = 0;
   std::string body;
   std::string err;
+
+  // The "code" of a JSON error body {"error":{"code","message"}}.
+  std::string error_code() const;
 };
 
 // curl -sS with the HTTP status appended by -w and split off here.

@@ -64,6 +64,10 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+std::string CommandResult::describe() const {
+  return "exit " + std::to_string(exit_code) + "\nstdout: " + out + "\nstderr: " + err;
+}
+
 CommandResult run(const std::string& command_line) {
   TempDir io;
   std::string out = io / "out", err = io / "err";

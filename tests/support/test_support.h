@@ -30,6 +30,9 @@ struct CommandResult {
   int exit_code = -1;
   std::string out;
   std::string err;
+
+  // "exit N", stdout and stderr, for INFO() when a check on the result fails.
+  std::string describe() const;
 };
 
 // Runs a shell command line; captures stdout and stderr.
