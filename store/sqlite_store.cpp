@@ -277,13 +277,26 @@ Result<std::vector<CertificateRecord>> SqliteStore::revoked_by(const std::string
 }
 
 Result<bool> SqliteStore::any_revoked(const std::vector<std::pair<std::string, std::string>>& certs) {
+  // One read transaction for the whole chain: each autocommit SELECT would take and
+  // release SQLite's WAL read lock (several fcntl calls) on its own.
   return read<bool>([&](Database& db) {
-    for (auto& [issuer, serial] : certs) {
-      auto q = db.prepared("SELECT status FROM certificates WHERE issuer=? AND serial=?");
-      q->bind(1, issuer).bind(2, serial);
-      if (q->step() && q->text(0) == "revoked") return true;
+    db.prepared("BEGIN")->step();
+    try {
+      bool revoked = false;
+      for (auto& [issuer, serial] : certs) {
+        auto q = db.prepared("SELECT status FROM certificates WHERE issuer=? AND serial=?");
+        q->bind(1, issuer).bind(2, serial);
+        if (q->step() && q->text(0) == "revoked") {
+          revoked = true;
+          break;
+        }
+      }
+      db.prepared("COMMIT")->step();
+      return revoked;
+    } catch (const StoreError&) {
+      sqlite3_exec(db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
     }
-    return false;
   });
 }
 
