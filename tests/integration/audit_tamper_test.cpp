@@ -16,10 +16,6 @@ using gt::test::sh_quote;
 
 namespace {
 
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
 // A PKI with issuances and a signed checkpoint of the head, and a pristine copy of
 // its database that every case starts from.
 struct Fixture {

@@ -47,10 +47,6 @@ constexpr int kCaCount = 11;  // v2g-root, cpo-sub1/2, cps-sub1/2, oem-root/sub1
 // command signer (aggregator-signer).
 constexpr int kInitLeafKeys = 4;
 
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
 // ---- PEM / X.509 helpers ----------------------------------------------------------
 
 using gt::test::parse_cert;

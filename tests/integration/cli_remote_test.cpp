@@ -25,17 +25,6 @@ using gt::test::write_file;
 
 namespace {
 
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
-// "error: <code>: ..." -> <code>
-std::string error_code_of(const CommandResult& r) {
-  if (r.err.rfind("error: ", 0) != 0) return "";
-  auto end = r.err.find(':', 7);
-  return r.err.substr(7, end - 7);
-}
-
 struct Fixture {
   InitializedPki pki;
   TempDir work;

@@ -17,6 +17,7 @@ namespace gt = gridtrust;
 namespace json = boost::json;
 using gt::test::ClientCert;
 using gt::test::CommandResult;
+using gt::test::contains;
 using gt::test::DaemonProcess;
 using gt::test::InitializedPki;
 using gt::test::read_file;
@@ -26,19 +27,6 @@ using gt::test::TempDir;
 using gt::test::write_file;
 
 namespace {
-
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
-// "error: <code>: ..." -> <code>
-std::string error_code_of(const CommandResult& r) {
-  if (r.err.rfind("error: ", 0) != 0) return "";
-  auto end = r.err.find(':', 7);
-  return r.err.substr(7, end - 7);
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 json::object parse_object(const CommandResult& r) {
   INFO(describe(r));

@@ -31,10 +31,6 @@ using gt::test::write_file;
 
 namespace {
 
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
 // The CLI's error contract: one line `error: <code>: <message>` on stderr, non-zero exit.
 void require_error(const CommandResult& r, const std::string& code) {
   INFO(describe(r));

@@ -46,10 +46,6 @@ constexpr const char* kClientModule = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
 // `p11-kit server -f` for the data directory's SoftHSM2 token, in a process group of
 // its own so that one SIGKILL also ends the p11-kit-remote child serving the daemon.
 class TokenServer {

@@ -46,10 +46,6 @@ constexpr int kMaxConnections = 200;
 constexpr int kRequestTimeoutS = 2;
 constexpr int kHandshakeTimeoutS = 3;
 
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
 // Replaces the value of `key:` in the limits section init wrote.
 void set_limit(std::string& yaml, const std::string& key, const std::string& value) {
   auto pos = yaml.find("    " + key + ": ");

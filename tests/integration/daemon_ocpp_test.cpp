@@ -49,12 +49,6 @@ std::string csr_pem(const std::string& subject, const std::string& key_type = "P
   return gt::test::make_csr_pem(key.get(), subject);
 }
 
-std::string error_code_of(const CommandResult& r) {
-  if (r.err.rfind("error: ", 0) != 0) return "";
-  auto end = r.err.find(':', 7);
-  return r.err.substr(7, end - 7);
-}
-
 struct Fixture {
   InitializedPki pki;
   TempDir work;

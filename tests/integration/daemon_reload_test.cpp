@@ -26,6 +26,7 @@ namespace json = boost::json;
 using gt::test::client_args;
 using gt::test::ClientCert;
 using gt::test::CommandResult;
+using gt::test::contains;
 using gt::test::curl;
 using gt::test::DaemonProcess;
 using gt::test::HttpResult;
@@ -39,8 +40,6 @@ using gt::test::TempDir;
 using gt::test::write_file;
 
 namespace {
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 int occurrences(const std::string& text, const std::string& part) {
   int n = 0;

@@ -13,6 +13,7 @@
 namespace gt = gridtrust;
 using gt::test::ClientCert;
 using gt::test::CommandResult;
+using gt::test::contains;
 using gt::test::curl;
 using gt::test::DaemonProcess;
 using gt::test::HttpResult;
@@ -24,10 +25,6 @@ using gt::test::TempDir;
 using gt::test::write_file;
 
 namespace {
-
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
 
 // A SECC leaf from an openssl key and CSR: leaf.pem (the leaf alone) and its serial.
 struct Leaf {
@@ -138,8 +135,6 @@ Fixture& fixture() {
   static Fixture f;
   return f;
 }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -68,6 +68,12 @@ std::string CommandResult::describe() const {
   return "exit " + std::to_string(exit_code) + "\nstdout: " + out + "\nstderr: " + err;
 }
 
+std::string error_code_of(const CommandResult& r) {
+  if (r.err.rfind("error: ", 0) != 0) return "";
+  auto end = r.err.find(':', 7);
+  return r.err.substr(7, end - 7);
+}
+
 CommandResult run(const std::string& command_line) {
   TempDir io;
   std::string out = io / "out", err = io / "err";

@@ -35,6 +35,13 @@ struct CommandResult {
   std::string describe() const;
 };
 
+// The same, as a free function (found by argument-dependent lookup).
+inline std::string describe(const CommandResult& r) { return r.describe(); }
+// The CLI's error contract is one line `error: <code>: <message>` on stderr: <code>,
+// or "" when stderr does not start that way.
+std::string error_code_of(const CommandResult& r);
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 // Runs a shell command line; captures stdout and stderr.
 CommandResult run(const std::string& command_line);
 // Quotes a word for /bin/sh.
