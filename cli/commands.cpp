@@ -160,7 +160,7 @@ Result<std::string> data_dir(const Args& a) {
 }
 
 Status cmd_issue(const std::vector<std::string>& words) {
-  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "csr", "subject", "out", "validity-days"},
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "csr", "subject", "out", "validity-days", "key-type"},
                                    {"generate-key", "json"}));
   GT_TRY_ASSIGN(std::string dir, data_dir(a));
   GT_TRY(no_positionals(a, "issue"));
@@ -180,6 +180,12 @@ Status cmd_issue(const std::vector<std::string>& words) {
   if (generate == a.value("csr").has_value())
     return reject("usage.bad_combination", "give either --csr FILE or --subject S --generate-key");
   if (generate && !a.value("subject")) return reject("usage.missing_option", "--generate-key needs --subject");
+  if (auto type = a.value("key-type")) {
+    if (!generate) return reject("usage.bad_combination", "--key-type goes with --generate-key (a CSR brings its own key)");
+    opt.key_algorithm = hsm::key_algorithm_from_name(*type);
+    if (!opt.key_algorithm)
+      return reject("usage.bad_value", "--key-type must be one of P-256, P-384, P-521, Ed25519, Ed448");
+  }
   GT_TRY(check_output_path(a.value("out")));
   Bytes csr;
   if (!generate) {
@@ -420,7 +426,7 @@ std::string usage_text() {
   return "usage: gridtrust COMMAND [options]   (every command takes --data-dir DIR, default $GRIDTRUST_DATA_DIR)\n"
          "  init --data-dir DIR [--profiles FILE]      create token, CA hierarchy, store and gridtrust.yaml in empty DIR\n"
          "  issue --profile NAME --csr FILE [--out FILE] [--validity-days N] [--json]\n"
-         "  issue --profile NAME --subject \"CN=...,O=...\" --generate-key   (HSM-held key)\n"
+         "  issue --profile NAME --subject \"CN=...,O=...\" --generate-key [--key-type P-384]   (HSM-held key)\n"
          "  issue-bulk --profile NAME --csr-list FILE  one CSR path a line; prints each certificate once stored\n"
          "  list [--profile P] [--status valid|revoked] [--expiring-before UNIX] [--json]\n"
          "  show SERIAL [--json|--pem]\n"
@@ -446,7 +452,7 @@ std::string usage_text() {
          "  ocpp trigger MESSAGE                       TriggerMessageRequest, e.g. SignChargingStationCertificate\n"
          "                                             every ocpp command: [--ocpp-version 2.0.1|2.1] [--out FILE] [--json];\n"
          "                                             install-certificate, certificate-hash: [--hash SHA256|SHA384|SHA512]\n"
-         "Remote: gridtrust --server https://HOST:PORT (or $GRIDTRUST_SERVER) issue|list|show|revoke|renew|rekey|crl|chain|ocpp ...\n"
+         "Remote: gridtrust --server https://HOST:PORT (or $GRIDTRUST_SERVER) issue|list|show|revoke|renew|rekey|crl|chain|ocpp|sign|sign-batch|verify|verify-batch ...\n"
          "  runs the command through gridtrustd's API as init's admin certificate (key in --data-dir's token)\n"
          "Errors: one line 'error: <code>: <message>' on stderr; codes in docs/error-codes.md.\n";
 }

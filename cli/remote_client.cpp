@@ -190,15 +190,15 @@ std::string csr_text(const Bytes& csr) {
 }
 
 Status remote_issue(const ServerUrl& server, const std::vector<std::string>& words) {
-  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "csr", "subject", "out", "validity-days"},
+  GT_TRY_ASSIGN(Args a, parse_args(words, {"data-dir", "profile", "csr", "subject", "out", "validity-days", "key-type"},
                                    {"generate-key", "json"}));
   GT_TRY_ASSIGN(std::string dir, data_dir(a));
   GT_TRY(no_positionals(a, "issue"));
   GT_TRY_ASSIGN(std::string profile, a.required("profile"));
-  if (a.flag("generate-key") || a.value("subject") || a.value("validity-days"))
+  if (a.flag("generate-key") || a.value("subject") || a.value("validity-days") || a.value("key-type"))
     return reject("usage.remote_unsupported",
-                  "the API issues from a CSR with the profile's validity; --generate-key, --subject and "
-                  "--validity-days work offline only");
+                  "the API issues from a CSR with the profile's validity; --generate-key, --key-type, --subject "
+                  "and --validity-days work offline only");
   if (!a.value("csr")) return reject("usage.bad_combination", "give either --csr FILE or --subject S --generate-key");
   GT_TRY(check_output_path(a.value("out")));
   GT_TRY_ASSIGN(Bytes csr, read_file(*a.value("csr"), pki::kMaxCsrBytes));
@@ -423,6 +423,14 @@ Result<std::unique_ptr<RemoteClient>> RemoteClient::open(const std::string& data
 }
 
 Result<json::value> RemoteClient::call(const std::string& target, const std::optional<json::object>& body) {
+  GT_TRY_ASSIGN(std::string text, call_text(target, body));
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) return reject("remote.bad_response", "gridtrustd at " + state_->server.text + " answered with invalid JSON");
+  return v;
+}
+
+Result<std::string> RemoteClient::call_text(const std::string& target, const std::optional<json::object>& body) {
   Exchange x;
   x.request.method(body ? http::verb::post : http::verb::get);
   x.request.target(target);
@@ -443,7 +451,11 @@ Result<json::value> RemoteClient::call(const std::string& target, const std::opt
   });
   ioc.run();
   if (x.failure) return *x.failure;
-  return answer_of(state_->server, x.response);
+  int status = x.response.result_int();
+  if (status >= 200 && status < 300) return std::move(x.response.body());
+  GT_TRY(answer_of(state_->server, x.response));  // the API's error, or remote.bad_response
+  return reject("remote.bad_response", "gridtrustd at " + state_->server.text + " answered HTTP " +
+                                           std::to_string(status));
 }
 
 Status run_remote_command(const std::string& server_url, const std::string& command,
@@ -458,6 +470,8 @@ Status run_remote_command(const std::string& server_url, const std::string& comm
   if (command == "crl") return remote_pem(server, words, "crl", "issuer", "/v1/crl/", "crl_pem");
   if (command == "chain") return remote_pem(server, words, "chain", "profile", "/v1/chain/", "chain_pem");
   if (command == "ocpp") return remote_ocpp(server, words);
+  if (command == "sign" || command == "sign-batch" || command == "verify" || command == "verify-batch")
+    return remote_signed_command(server, command, words);
   if (command == "init" || command == "issue-bulk" || command == "keys" || command == "audit")
     return reject("usage.remote_unsupported", "'" + command +
                                                   "' works on the data directory only; drop --server "

@@ -41,6 +41,9 @@ class RemoteClient {
   // GET when body is empty, POST with a JSON body otherwise. A 2xx JSON answer, or
   // the API's rejection, or remote.* when the server cannot be reached or understood.
   Result<boost::json::value> call(const std::string& target, const std::optional<boost::json::object>& body = {});
+  // The same, with a 2xx answer's body as the server sent it: for answers whose
+  // numbers must survive byte for byte (signed messages; protocol::parse_strict).
+  Result<std::string> call_text(const std::string& target, const std::optional<boost::json::object>& body = {});
 
  private:
   struct State;
@@ -50,6 +53,10 @@ class RemoteClient {
 
 // ocpp_commands.cpp: gridtrust --server URL ocpp SUBCOMMAND, through /v1/ocpp.
 Status remote_ocpp(const ServerUrl& server, const std::vector<std::string>& words);
+// sign_commands.cpp: gridtrust --server URL sign | sign-batch | verify | verify-batch,
+// through /v1/commands (the daemon's aggregator signer and replay guard).
+Status remote_signed_command(const ServerUrl& server, const std::string& command,
+                             const std::vector<std::string>& words);
 
 Status run_remote_command(const std::string& server_url, const std::string& command,
                           const std::vector<std::string>& words);

@@ -61,6 +61,12 @@ Result<json::object> issue_hsm(pki::CertificateAuthority& ca, const Request& req
   GT_TRY_ASSIGN(std::string subject, json_string_member(body, "subject"));
   pki::IssueOptions opt;
   opt.actor = actor_of(req);
+  if (body.contains("key_type")) {
+    GT_TRY_ASSIGN(std::string type, json_string_member(body, "key_type"));
+    opt.key_algorithm = hsm::key_algorithm_from_name(type);
+    if (!opt.key_algorithm)
+      return reject("usage.bad_value", "key_type must be one of P-256, P-384, P-521, Ed25519, Ed448");
+  }
   GT_TRY_ASSIGN(pki::Issued issued, ca.issue_with_hsm_key(profile, subject, opt));
   json::object out = app::record_json(issued.record);
   out["chain_pem"] = issued.chain_pem();

@@ -1,5 +1,7 @@
 #include "pki/certificate_authority.h"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -186,8 +188,20 @@ Result<Issued> CertificateAuthority::issue_with_hsm_key(const std::string& profi
   // Check everything that can fail before a key is created in the token.
   GT_TRY(check_subject(name.get(), *profile));
   GT_TRY(check_issuer_usable(profile->issuer, config_.now()));
+  hsm::KeyAlgorithm alg = profile->keys.front();
+  if (opt.key_algorithm) {
+    if (std::find(profile->keys.begin(), profile->keys.end(), *opt.key_algorithm) == profile->keys.end()) {
+      std::string list;
+      for (auto a : profile->keys) list += (list.empty() ? "" : ", ") + std::string(hsm::name_of(a));
+      bool ec_vs_ec = !hsm::is_edwards(*opt.key_algorithm) && !hsm::is_edwards(profile->keys.front());
+      return reject(ec_vs_ec ? "csr.curve_not_allowed" : "csr.key_type_not_allowed",
+                    std::string(hsm::name_of(*opt.key_algorithm)) + " key not allowed for profile " + profile_name +
+                        " (allowed: " + list + ")");
+    }
+    alg = *opt.key_algorithm;
+  }
   std::string label = profile_name + "-" + to_hex(random_bytes(6));
-  GT_TRY_ASSIGN(hsm::KeyRef key, token_->generate_key_pair(profile->keys.front(), label));
+  GT_TRY_ASSIGN(hsm::KeyRef key, token_->generate_key_pair(alg, label));
   auto pending = issue(profile, name.get(), key.public_key_der, hsm::is_edwards(key.algorithm), key, opt);
   if (!pending.ok()) {
     (void)token_->destroy_key(key);  // best effort: without a certificate the key has no use

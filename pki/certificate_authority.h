@@ -38,6 +38,10 @@ struct PkiConfig {
 struct IssueOptions {
   std::optional<int> validity_days;
   std::string actor = "cli";
+  // issue_with_hsm_key: the type of the key made in the token, one of the profile's
+  // `keys` (csr.curve_not_allowed / csr.key_type_not_allowed otherwise); default: the
+  // profile's first.
+  std::optional<hsm::KeyAlgorithm> key_algorithm;
 };
 
 struct Issued {

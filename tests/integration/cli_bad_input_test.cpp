@@ -510,6 +510,24 @@ TEST_CASE("--generate-key is refused for a profile whose key the subject holds",
   expect_rejection("issue --profile secc --generate-key --subject " + sh_quote(kSeccSubject), "profile.no_hsm_key");
 }
 
+TEST_CASE("--key-type outside the profile's keys makes no key in the token", "[bad-input][profile]") {
+  // ocsp-signer allows P-256 only; aggregator-signer allows P-256/384/521 and Ed25519.
+  expect_rejection("issue --profile ocsp-signer --generate-key --key-type P-384 --subject " + sh_quote("CN=ocsp,O=b"),
+                   "csr.curve_not_allowed");
+  expect_rejection("issue --profile ocsp-signer --generate-key --key-type Ed25519 --subject " + sh_quote("CN=ocsp,O=b"),
+                   "csr.key_type_not_allowed");
+  expect_rejection("issue --profile aggregator-signer --generate-key --key-type Ed448 --subject " + sh_quote("CN=a,O=b"),
+                   "csr.key_type_not_allowed");
+}
+
+TEST_CASE("--key-type must name a key type and goes with --generate-key", "[bad-input][usage]") {
+  expect_rejection("issue --profile aggregator-signer --generate-key --key-type RSA --subject " + sh_quote("CN=a,O=b"),
+                   "usage.bad_value");
+  expect_rejection("issue --profile aggregator-signer --key-type P-384 --csr " +
+                       sh_quote(pem_csr("kt1.csr", "P-384", "CN=a,O=b")),
+                   "usage.bad_combination");
+}
+
 TEST_CASE("a CRL cannot be made for a leaf profile", "[bad-input][profile]") {
   expect_rejection("crl --issuer secc", "profile.not_ca");
 }

@@ -27,11 +27,6 @@ const char* kMessage =
     R"("chargingProfileKind":"Absolute","chargingSchedule":[{"id":1,"chargingRateUnit":"W",)"
     R"("chargingSchedulePeriod":[{"startPeriod":0,"limit":-7400.5}]}]}})";
 
-std::string code_of(const CommandResult& r) {
-  if (r.err.rfind("error: ", 0) != 0) return "";
-  return r.err.substr(7, r.err.find(':', 7) - 7);
-}
-
 struct Fixture {
   InitializedPki pki;
   TempDir work;
@@ -71,7 +66,7 @@ TEST_CASE("gridtrust sign and verify: a command verifies once, with its claims")
 
   // Another process, same store: a replay.
   auto again = f.verify(s.out);
-  CHECK(code_of(again) == "verify.replay");
+  CHECK(error_code_of(again) == "verify.replay");
   CHECK(again.exit_code == 3);
 
   // The next signature for the same station has the next number; another station starts at 1.
@@ -88,21 +83,21 @@ TEST_CASE("gridtrust verify refuses changed, misdirected and malformed messages 
   REQUIRE(s.exit_code == 0);
   std::string changed = s.out;
   changed.replace(changed.find("\"evseId\":1"), 10, "\"evseId\":2");
-  CHECK(code_of(f.verify(changed)) == "jws.bad_signature");
-  CHECK(code_of(f.verify(s.out, "--station CS-999")) == "verify.wrong_station");
-  CHECK(code_of(f.verify(s.out, "--action RequestStartTransaction")) == "verify.wrong_action");
-  CHECK(code_of(f.verify(s.out, "--max-lifetime 10")) == "verify.lifetime_too_long");
-  CHECK(code_of(f.verify(kMessage)) == "verify.unsigned");
-  CHECK(code_of(f.verify("{\"a\":1,\"a\":2}")) == "usage.bad_input");  // duplicate member names
-  CHECK(code_of(f.verify("[1,2]")) == "verify.malformed");
-  CHECK(code_of(f.verify("not json")) == "usage.bad_input");
-  CHECK(code_of(f.sign("--action SetChargingProfile --station CS-1", "[]")) == "sign.not_object");
-  CHECK(code_of(f.sign("--station CS-1")) == "usage.missing_option");
-  CHECK(code_of(f.sign("--action A --station CS-1 --lifetime 0")) == "usage.bad_value");
-  CHECK(code_of(f.sign("--action A --station CS-1", R"({"customData":{"vendorId":"com.example"}})")) ==
+  CHECK(error_code_of(f.verify(changed)) == "jws.bad_signature");
+  CHECK(error_code_of(f.verify(s.out, "--station CS-999")) == "verify.wrong_station");
+  CHECK(error_code_of(f.verify(s.out, "--action RequestStartTransaction")) == "verify.wrong_action");
+  CHECK(error_code_of(f.verify(s.out, "--max-lifetime 10")) == "verify.lifetime_too_long");
+  CHECK(error_code_of(f.verify(kMessage)) == "verify.unsigned");
+  CHECK(error_code_of(f.verify("{\"a\":1,\"a\":2}")) == "usage.bad_input");  // duplicate member names
+  CHECK(error_code_of(f.verify("[1,2]")) == "verify.malformed");
+  CHECK(error_code_of(f.verify("not json")) == "usage.bad_input");
+  CHECK(error_code_of(f.sign("--action SetChargingProfile --station CS-1", "[]")) == "sign.not_object");
+  CHECK(error_code_of(f.sign("--station CS-1")) == "usage.missing_option");
+  CHECK(error_code_of(f.sign("--action A --station CS-1 --lifetime 0")) == "usage.bad_value");
+  CHECK(error_code_of(f.sign("--action A --station CS-1", R"({"customData":{"vendorId":"com.example"}})")) ==
         "sign.custom_data_in_use");
-  CHECK(code_of(f.sign("--action A --station CS-1", R"({"big":9007199254740993})")) == "sign.inexact_number");
-  CHECK(code_of(f.sign("--action A --station CS-1 --signer 00")) == "notfound.certificate");
+  CHECK(error_code_of(f.sign("--action A --station CS-1", R"({"big":9007199254740993})")) == "sign.inexact_number");
+  CHECK(error_code_of(f.sign("--action A --station CS-1 --signer 00")) == "notfound.certificate");
   // The original still verifies: no refusal above consumed its sequence number.
   CHECK(f.verify(s.out).exit_code == 0);
 }
@@ -115,8 +110,8 @@ TEST_CASE("a revoked signer's next command is refused") {
   REQUIRE(list.exit_code == 0);
   std::string serial(json::parse(list.out).as_array().at(0).at("serial").as_string());
   REQUIRE(f.pki.gt("revoke " + serial + " --reason keyCompromise").exit_code == 0);
-  CHECK(code_of(f.verify(s.out)) == "verify.signer_revoked");
-  CHECK(code_of(f.sign("--action SetChargingProfile --station CS-1")) == "commands.no_signer");
+  CHECK(error_code_of(f.verify(s.out)) == "verify.signer_revoked");
+  CHECK(error_code_of(f.sign("--action SetChargingProfile --station CS-1")) == "commands.no_signer");
 }
 
 TEST_CASE("gridtrust sign-batch and verify-batch: one signature, every entry checkable alone") {
@@ -139,7 +134,7 @@ TEST_CASE("gridtrust sign-batch and verify-batch: one signature, every entry che
   CHECK(one.exit_code == 0);
   // The whole batch: entry 7 was already accepted, so the batch is a replay there.
   auto all = f.pki.gt("verify-batch " + sh_quote(f.file("b.json", b.out)));
-  CHECK(code_of(all) == "verify.replay");
+  CHECK(error_code_of(all) == "verify.replay");
   auto b2 = f.pki.gt("sign-batch " + sh_quote(f.file("items.json", items)));
   REQUIRE(b2.exit_code == 0);
   auto all2 = f.pki.gt("verify-batch " + sh_quote(f.file("b2.json", b2.out)));
@@ -149,9 +144,9 @@ TEST_CASE("gridtrust sign-batch and verify-batch: one signature, every entry che
   // A changed entry breaks the batch.
   json::array tampered = json::parse(b2.out).as_array();
   tampered[3].as_object()["evseId"] = 5;
-  CHECK(code_of(f.pki.gt("verify-batch " + sh_quote(f.file("t.json", json::serialize(tampered))))) ==
+  CHECK(error_code_of(f.pki.gt("verify-batch " + sh_quote(f.file("t.json", json::serialize(tampered))))) ==
         "jws.bad_signature");
-  CHECK(code_of(f.pki.gt("sign-batch " + sh_quote(f.file("bad.json", "[{\"action\":\"A\"}]")))) == "usage.bad_input");
+  CHECK(error_code_of(f.pki.gt("sign-batch " + sh_quote(f.file("bad.json", "[{\"action\":\"A\"}]")))) == "usage.bad_input");
 }
 
 TEST_CASE("gridtrustd /v1/commands: sign and verify over mTLS, roles enforced") {
@@ -211,4 +206,50 @@ TEST_CASE("gridtrustd /v1/commands: sign and verify over mTLS, roles enforced") 
   INFO(checked.body);
   CHECK(checked.status == 200);
   CHECK(json::parse(checked.body).at("reports").as_array().size() == 2);
+}
+
+TEST_CASE("gridtrust --server sign|sign-batch|verify|verify-batch go through the daemon") {
+  Fixture f;
+  DaemonProcess daemon(f.pki, f.work, GRIDTRUSTD);
+  daemon.start();
+  const std::string server = "--server " + daemon.api() + " ";
+  // A number that a lax JSON reader rounds to a neighbouring double: the signed message
+  // must come back with the value that was signed.
+  const std::string message = R"({"evseId":1,"x":333333333.33333329,"limit":-7400.5})";
+  auto s = f.pki.gt(server + "sign --action SetChargingProfile --station CS-R1 " + sh_quote(f.file("r.json", message)));
+  INFO(s.describe());
+  REQUIRE(s.exit_code == 0);
+  // Verified offline (another process, the same store), then refused as a replay remotely.
+  auto offline = f.verify(s.out, "--station CS-R1 --action SetChargingProfile");
+  INFO(offline.describe());
+  CHECK(offline.exit_code == 0);
+  auto replay = f.pki.gt(server + "verify " + sh_quote(f.file("r-signed.json", s.out)));
+  CHECK(error_code_of(replay) == "verify.replay");
+  // Signed offline, verified remotely.
+  auto s2 = f.sign("--action SetChargingProfile --station CS-R2");
+  REQUIRE(s2.exit_code == 0);
+  auto remote_ok = f.pki.gt(server + "verify --station CS-R2 " + sh_quote(f.file("r2.json", s2.out)));
+  INFO(remote_ok.describe());
+  REQUIRE(remote_ok.exit_code == 0);
+  CHECK(json::parse(remote_ok.out).at("station").as_string() == "CS-R2");
+  auto wrong_station = f.pki.gt(server + "verify --station CS-OTHER " + sh_quote(f.file("r2b.json", s2.out)));
+  CHECK(error_code_of(wrong_station) == "verify.wrong_station");
+  // A batch, signed remotely, checked remotely and offline.
+  std::string items = R"([{"action":"A","station":"CS-B1","message":{"v":0.1}},)"
+                      R"({"action":"A","station":"CS-B2","message":{"v":333333333.33333329}}])";
+  auto b = f.pki.gt(server + "sign-batch " + sh_quote(f.file("items.json", items)));
+  INFO(b.describe());
+  REQUIRE(b.exit_code == 0);
+  auto vb = f.pki.gt(server + "verify-batch " + sh_quote(f.file("batch.json", b.out)));
+  INFO(vb.describe());
+  REQUIRE(vb.exit_code == 0);
+  CHECK(json::parse(vb.out).as_array().size() == 2);
+  // Options the daemon does not take are refused before anything is sent.
+  CHECK(error_code_of(f.pki.gt(server + "sign --signer 01 --action A --station S " + sh_quote(f.file("m2.json", "{}")))) ==
+        "usage.remote_unsupported");
+  CHECK(error_code_of(f.pki.gt(server + "verify --max-lifetime 60 " + sh_quote(f.file("r3.json", s.out)))) ==
+        "usage.remote_unsupported");
+  // A refusal from the daemon arrives with its code.
+  CHECK(error_code_of(f.pki.gt(server + "verify " + sh_quote(f.file("bad.json", R"({"evseId":1})")))) ==
+        "verify.unsigned");
 }

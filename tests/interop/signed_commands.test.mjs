@@ -236,6 +236,38 @@ describe('signed OCPP commands: gridtrust <-> jose/canonicalize', () => {
     assert.equal(report.signer, header['x5t#S256']);
   });
 
+  // gridtrust signs with whatever key type the signer certificate has: an operator may
+  // make the aggregator signer P-384, P-521 or Ed25519 (`issue --generate-key --key-type`).
+  for (const keyType of ['P-384', 'P-521', 'Ed25519']) {
+    test(`(1) jose verifies \`gridtrust sign\` and \`sign-batch\` with an HSM-held ${keyType} signer (${algFor(keyType)})`, async () => {
+      const issued = readJson(await pki.gt(['issue', '--profile', 'aggregator-signer', '--subject',
+        `CN=hsm signer ${keyType},O=${org}`, '--generate-key', '--key-type', keyType, '--json']));
+      assert.ok(issued.hsm_key_label, 'the key was made in the token');
+      const cert = new x509.X509Certificate(issued.chain_pem);
+      if (keyType === 'Ed25519') assert.equal(cert.publicKey.algorithm.name, 'Ed25519');
+      else assert.equal(cert.publicKey.algorithm.namedCurve, keyType);
+      await learnSigners();
+      const station = `CS-KT-${keyType}`;
+      const file = pki.write(`message-${keyType}.json`, JSON.stringify(setpoint(1, 4200)));
+      const one = await pki.gtOk(['sign', '--signer', issued.serial, '--action', 'SetChargingProfile', '--station', station, file]);
+      const signed = JSON.parse(one.stdout);
+      const { header } = await verifySingle(signed, keyFor);
+      assert.equal(header.alg, algFor(keyType));
+      checkSingleHeader(header, { action: 'SetChargingProfile', station });
+      assertAccepted(await gtVerify(signed, ['--station', station, '--action', 'SetChargingProfile']), `own ${keyType} signature`);
+
+      const items = [1, 2, 3].map((i) => ({ action: 'SetChargingProfile', station, message: setpoint(i, 1000 * i) }));
+      const batchFile = pki.write(`batch-${keyType}.json`, JSON.stringify(items));
+      const entries = JSON.parse((await pki.gtOk(['sign-batch', '--signer', issued.serial, batchFile])).stdout);
+      assert.equal(entries.length, items.length);
+      for (const entry of entries) {
+        const { header: h } = await verifyBatchEntry(entry, keyFor);
+        assert.equal(h.alg, algFor(keyType));
+      }
+      assertAccepted(await gtVerifyBatch(entries), `own ${keyType} batch`);
+    });
+  }
+
   test('(1) --x5c: x5t#S256 is the leaf, the chain validates to the aggregator-signer root', async () => {
     const signed = await sign(setpoint(2, 5000), { station: 'CS-0002', x5c: true, lifetime: 120 });
     const { header } = await verifySingle(signed, keyFor);
