@@ -1,9 +1,12 @@
 #include "cli/app_config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <type_traits>
 
 #include <yaml-cpp/yaml.h>
+
+#include "cli/rotation_config.h"
 
 namespace gridtrust::app {
 namespace fs = std::filesystem;
@@ -37,15 +40,68 @@ std::string default_config_yaml(const std::string& module_path, const DaemonIden
          "  #                                   # their certificates may call /healthz and /metrics; the\n"
          "  #                                   # admin profile's CAs are always trusted\n"
          "  # workers: 2                        # handler threads (signing, store); default max(2, CPU threads)\n"
+         "  # scheduler:                        # re-keys the daemon's keys, queues station renewals (docs/rotation.md)\n"
+         "  #   overlap_days: 7                 # a re-keyed certificate outlives its successor's start by this\n"
+         "  #   renewal_rate_per_hour: 100      # TriggerMessage renewals queued per clock hour, at most\n"
+         "  #   interval_days: {ocsp-signer: 20}  # fixed intervals instead of the risk model's (rotation:)\n"
          "  limits:\n"
          "    max_body_bytes: " + std::to_string(limits.max_body_bytes) + "\n"
          "    max_header_bytes: " + std::to_string(limits.max_header_bytes) + "\n"
          "    max_connections: " + std::to_string(limits.max_connections) + "\n"
          "    request_timeout_s: " + std::to_string(limits.request_timeout_s) + "\n"
-         "    handshake_timeout_s: " + std::to_string(limits.handshake_timeout_s) + "\n";
+         "    handshake_timeout_s: " + std::to_string(limits.handshake_timeout_s) + "\n"
+         + rotation_config_yaml() + dispatch_config_yaml();
 }
 
 namespace {
+
+// daemon.scheduler (docs/rotation.md). Each bad value names its field.
+Status load_scheduler_section(const YAML::Node& n, const std::string& file, const fs::path& dir, SchedulerConfig& out) {
+  if (!n.IsMap()) return reject("config.invalid", file + ": daemon.scheduler: must be a mapping");
+  auto bad = [&](const std::string& key, const std::string& why) {
+    return reject("config.invalid", file + ": daemon.scheduler." + key + ": " + why);
+  };
+  static const std::vector<std::string> known = {"enabled", "tick_ms", "overlap_days", "jitter_fraction",
+                                                 "jitter_max_days", "renewal_rate_per_hour", "outbox_max_pending",
+                                                 "outbox_page_max", "interval_days", "clock_file"};
+  for (const auto& kv : n) {
+    std::string key = kv.first.as<std::string>();
+    if (std::find(known.begin(), known.end(), key) == known.end()) return bad(key, "unknown setting");
+  }
+  if (n["enabled"]) out.enabled = n["enabled"].as<bool>();
+  auto integer = [&](const char* key, long long lo, long long hi, auto& field) -> Status {
+    if (!n[key]) return Ok{};
+    long long v = n[key].as<long long>();
+    if (v < lo || v > hi) return bad(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    field = static_cast<std::remove_reference_t<decltype(field)>>(v);
+    return Ok{};
+  };
+  GT_TRY(integer("tick_ms", 1, 3600000, out.tick_ms));
+  GT_TRY(integer("overlap_days", 0, 365, out.overlap_days));
+  GT_TRY(integer("jitter_max_days", 0, 365, out.jitter_max_days));
+  GT_TRY(integer("renewal_rate_per_hour", 1, 1000000, out.renewal_rate_per_hour));
+  GT_TRY(integer("outbox_max_pending", 1, 100000000, out.outbox_max_pending));
+  GT_TRY(integer("outbox_page_max", 1, 100000, out.outbox_page_max));
+  if (n["jitter_fraction"]) {
+    double f = n["jitter_fraction"].as<double>();
+    if (!(f >= 0 && f < 1)) return bad("jitter_fraction", "must be at least 0 and below 1");
+    out.jitter_fraction = f;
+  }
+  if (auto iv = n["interval_days"]) {
+    if (!iv.IsMap()) return bad("interval_days", "must map role names to days");
+    for (const auto& kv : iv) {
+      std::string role = kv.first.as<std::string>();
+      long long days = kv.second.as<long long>();
+      if (days < 1 || days > 3650) return bad("interval_days." + role, "must be between 1 and 3650");
+      out.interval_days.emplace_back(role, static_cast<int>(days));
+    }
+  }
+  if (n["clock_file"]) {
+    fs::path p = n["clock_file"].as<std::string>();
+    out.clock_file = p.is_absolute() ? p.string() : (dir / p).string();
+  }
+  return Ok{};
+}
 
 Status load_daemon_section(const YAML::Node& d, const std::string& file, const fs::path& dir, DaemonConfig& out) {
   auto text = [&](const char* key, std::string& field) {
@@ -73,6 +129,7 @@ Status load_daemon_section(const YAML::Node& d, const std::string& file, const f
       out.client_ca_files.push_back(p.is_absolute() ? p.string() : (dir / p).string());
     }
   }
+  if (auto sched = d["scheduler"]) GT_TRY(load_scheduler_section(sched, file, dir, out.scheduler));
   auto l = d["limits"];
   if (!l) return Ok{};
   auto positive = [&](const char* key, auto& field) -> Status {
@@ -132,6 +189,8 @@ Result<AppConfig> load_app_config(const std::string& data_dir) {
       if (!d.IsMap()) return reject("config.invalid", file.string() + ": daemon: must be a mapping");
       GT_TRY(load_daemon_section(d, file.string(), dir, c.daemon));
     }
+    GT_TRY_ASSIGN(c.rotation, load_rotation_section(y["rotation"], file.string()));
+    GT_TRY_ASSIGN(c.dispatch, load_dispatch_section(y["dispatch"], file.string(), dir.string()));
     return c;
   } catch (const YAML::Exception& e) {
     return reject("config.invalid", file.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);

@@ -7,7 +7,9 @@
 
 #include "core/rejection.h"
 #include "hsm/pin_source.h"
+#include "cli/dispatch_config.h"
 #include "pki/certificate_authority.h"
+#include "policy/rotation_model.h"
 
 namespace gridtrust::app {
 
@@ -20,6 +22,29 @@ struct DaemonLimits {
   int handshake_timeout_s = 5;
 
   bool operator==(const DaemonLimits&) const = default;
+};
+
+// gridtrustd's rotation scheduler (docs/rotation.md): re-keys the keys the daemon holds
+// and queues renewal triggers for station certificates in the outbox.
+struct SchedulerConfig {
+  bool enabled = true;
+  int tick_ms = 60000;     // how often the scheduler looks at the clock
+  int overlap_days = 7;    // a re-keyed certificate stays valid this long past its successor
+  // Station/vehicle renewals are due at issued + interval - jitter, the jitter drawn
+  // (per certificate, deterministically) from [0, jitter_fraction * interval],
+  // at most jitter_max_days.
+  double jitter_fraction = 0.1;
+  int jitter_max_days = 30;
+  // TriggerMessage renewals queued per clock hour at most; also bounds the catch-up
+  // after downtime.
+  int renewal_rate_per_hour = 100;
+  std::size_t outbox_max_pending = 100000;  // undelivered entries; renewals wait beyond that
+  std::size_t outbox_page_max = 1000;       // largest ?limit= of GET /v1/outbox
+  // Per role, a fixed interval in days instead of the risk model's (rotation section).
+  std::vector<std::pair<std::string, int>> interval_days;
+  // Tests only: a file holding the Unix time the daemon takes as "now"; refused unless
+  // GRIDTRUST_SIMULATED_CLOCK=1 is set too. Absolute.
+  std::string clock_file;
 };
 
 struct DaemonConfig {
@@ -37,6 +62,7 @@ struct DaemonConfig {
   // Threads that run request handlers (HSM signing, the store) off the I/O threads;
   // 0: max(2, hardware threads).
   unsigned workers = 0;
+  SchedulerConfig scheduler;
 };
 
 // What `gridtrust init` issued for the daemon; empty before the token exists.
@@ -56,6 +82,10 @@ struct AppConfig {
   pki::Endpoints endpoints;
   int crl_validity_hours = 168;
   DaemonConfig daemon;  // files written before the daemon existed load with the defaults
+  // The rotation risk model per role (`rotation.roles`, cli/rotation_config.h); without
+  // that section, policy::default_rotation_roles().
+  std::vector<policy::RotationRole> rotation = policy::default_rotation_roles();
+  DispatchConfig dispatch;  // the `dispatch:` section (cli/dispatch_config.h)
 };
 
 Result<AppConfig> load_app_config(const std::string& data_dir);

@@ -17,10 +17,25 @@ Result<AuditVerification> verify_audit(store::Store& st, const CheckpointToken& 
     return v;
   }
   std::shared_ptr<hsm::Token> keys = std::move(t).value();
-  v.checkpoints = pki::verify_audit_checkpoints(entries, checkpoints, [keys](const Bytes& id) -> Result<Bytes> {
-    GT_TRY_ASSIGN(hsm::KeyRef key, keys->find_key_by_id(id));
-    return key.public_key_der;
-  });
+  // Checkpoint keys the scheduler retired and destroyed (docs/rotation.md): each one's
+  // public key counts only as endorsed by its successor, back to a key in the token.
+  GT_TRY_ASSIGN(auto retired, st.retired_keys());
+  std::function<Result<Bytes>(const Bytes&, int)> lookup = [&](const Bytes& id, int depth) -> Result<Bytes> {
+    auto key = keys->find_key_by_id(id);
+    if (key.ok()) return key->public_key_der;
+    for (const auto& r : retired) {
+      if (r.key_id != id || r.role != "audit-checkpoint" || r.successor_key_id.empty() || depth > 64) continue;
+      GT_TRY_ASSIGN(Bytes successor, lookup(r.successor_key_id, depth + 1));
+      if (!pki::checkpoint_signature_verifies(successor, pki::checkpoint_key_succession_message(r.key_id, r.public_key_der),
+                                              r.endorsement))
+        return reject("audit.bad_key_succession",
+                      "retired checkpoint key " + to_hex(id) + " is not endorsed by its successor");
+      return r.public_key_der;
+    }
+    return key.error();
+  };
+  v.checkpoints = pki::verify_audit_checkpoints(entries, checkpoints,
+                                                [&lookup](const Bytes& id) { return lookup(id, 0); });
   return v;
 }
 

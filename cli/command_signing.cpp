@@ -35,15 +35,19 @@ Result<std::string> string_field(const json::object& o, const char* name, std::s
 
 }  // namespace
 
-CommandService::CommandService(pki::CertificateAuthority& ca, std::uint64_t seq_block)
-    : ca_(ca), seq_block_(seq_block == 0 ? 1 : seq_block), resolver_(ca, kSignerProfile), replay_(ca.store()) {}
+CommandService::CommandService(pki::CertificateAuthority& ca, std::uint64_t seq_block,
+                               std::function<TimePoint()> now)
+    : ca_(ca), seq_block_(seq_block == 0 ? 1 : seq_block), now_(std::move(now)), resolver_(ca, kSignerProfile),
+      replay_(ca.store()) {}
 
 Status CommandService::use_signer(std::optional<std::string> serial) {
+  std::unique_lock swap(swap_mu_);
   std::lock_guard g(mu_);
+  stale_ = false;
   store::CertificateFilter f;
   f.profile = kSignerProfile;
   GT_TRY_ASSIGN(auto rows, ca_.store().list(f));
-  const std::int64_t now = to_unix(now_seconds());
+  const std::int64_t now = to_unix(now_());
   const store::CertificateRecord* chosen = nullptr;
   for (const auto& r : rows) {
     if (serial) {
@@ -77,7 +81,7 @@ Status CommandService::use_signer(std::optional<std::string> serial) {
 Status CommandService::ensure_signer() {
   {
     std::lock_guard g(mu_);
-    if (signer_) return Ok{};
+    if (signer_ && !stale_) return Ok{};
   }
   return use_signer(std::nullopt);
 }
@@ -97,15 +101,17 @@ Result<json::object> CommandService::sign(json::object message, const SignParame
   GT_TRY(ensure_signer());
   if (p.station.empty() || p.action.empty())
     return reject("sign.bad_claims", "a signed command needs an action and a station");
+  std::shared_lock swap(swap_mu_);
   GT_TRY_ASSIGN(std::uint64_t seq, next_seq(p.station));
   protocol::CommandSigner signer{*signer_, signer_der_, chain_der_};
   return protocol::sign_command(std::move(message), signer, {p.action, p.station, seq},
-                                {to_unix(now_seconds()), p.lifetime_s, p.include_x5c});
+                                {to_unix(now_()), p.lifetime_s, p.include_x5c});
 }
 
 Result<json::array> CommandService::sign_batch(const json::array& items, std::int64_t lifetime_s, bool include_x5c) {
   GT_TRY(ensure_signer());
   if (items.empty()) return reject("sign.bad_claims", "a batch needs at least one message");
+  std::shared_lock swap(swap_mu_);
   std::vector<protocol::BatchItem> batch;
   batch.reserve(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -122,7 +128,7 @@ Result<json::array> CommandService::sign_batch(const json::array& items, std::in
   }
   protocol::CommandSigner signer{*signer_, signer_der_, chain_der_};
   GT_TRY_ASSIGN(auto signed_entries, protocol::sign_batch(std::move(batch), signer,
-                                                          {to_unix(now_seconds()), lifetime_s, include_x5c}));
+                                                          {to_unix(now_()), lifetime_s, include_x5c}));
   json::array out;
   for (auto& e : signed_entries) out.push_back(std::move(e));
   return out;
@@ -130,7 +136,7 @@ Result<json::array> CommandService::sign_batch(const json::array& items, std::in
 
 protocol::VerifyOptions CommandService::options(const VerifyParameters& p) const {
   protocol::VerifyOptions o;
-  o.now = to_unix(now_seconds());
+  o.now = to_unix(now_());
   o.station = p.station;
   o.action = p.action;
   o.max_lifetime_s = p.max_lifetime_s;

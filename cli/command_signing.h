@@ -8,13 +8,17 @@
 // share one, even across crashes; a crash skips at most the rest of a block, which a
 // verifier accepts (it asks only for "above the last one"). Verification records every
 // accepted number in the store (a restart does not reopen a replay).
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 
 #include <boost/json.hpp>
 
+#include "core/time.h"
 #include "hsm/hsm_signer.h"
 #include "pki/certificate_authority.h"
 #include "protocol/signed_command.h"
@@ -38,12 +42,18 @@ struct VerifyParameters {
 
 class CommandService {
  public:
-  CommandService(pki::CertificateAuthority& ca, std::uint64_t seq_block);
+  // `now`: the daemon's clock (core/time_source.h) for issue times and signer checks.
+  CommandService(pki::CertificateAuthority& ca, std::uint64_t seq_block,
+                 std::function<TimePoint()> now = now_seconds);
 
   // The signer: the aggregator-signer certificate with `serial`, or else the valid
   // HSM-held one issued last. Codes: commands.no_signer, notfound.certificate,
   // commands.signer_not_usable.
   Status use_signer(std::optional<std::string> serial);
+
+  // After the scheduler re-keyed the aggregator signer: the next signature picks the
+  // signer again (the newest valid one). Signatures under way finish with the old key.
+  void forget_signer() { stale_ = true; }
 
   Result<boost::json::object> sign(boost::json::object message, const SignParameters& p);
   // FILE form: [{"action","station","message"}...]
@@ -60,6 +70,10 @@ class CommandService {
 
   pki::CertificateAuthority& ca_;
   std::uint64_t seq_block_;
+  std::function<TimePoint()> now_;
+  std::atomic<bool> stale_{false};
+  // Held shared while a signature is made, exclusively while the signer is replaced.
+  std::shared_mutex swap_mu_;
   std::mutex mu_;
   std::unique_ptr<hsm::HsmSigner> signer_;
   Bytes signer_der_;

@@ -452,6 +452,13 @@ std::string usage_text() {
          "  ocpp trigger MESSAGE                       TriggerMessageRequest, e.g. SignChargingStationCertificate\n"
          "                                             every ocpp command: [--ocpp-version 2.0.1|2.1] [--out FILE] [--json];\n"
          "                                             install-certificate, certificate-hash: [--hash SHA256|SHA384|SHA512]\n"
+         "  dispatch submit|submit-batch|target FILE.json   a signed setpoint, batch or fleet target (docs/dispatch.md)\n"
+         "  dispatch status --site S|--station S       engine state (remote only: --server)\n"
+         "  dispatch decisions [--limit N]             the decision log (remote only: --server)\n"
+         "  fleet simulate --evs N --hours H [--signal FILE.csv] [--step SEC] [--policy proportional|least-degradation]\n"
+         "                 [--svg FILE] [--json]       the engine on a simulated clock against a regulation signal\n"
+         "  rotation plan [--json] [--svg FILE]        rotation interval per role from the risk model (rotation.roles\n"
+         "                                             in gridtrust.yaml): table or JSON; --svg: cost curves and bands\n"
          "Remote: gridtrust --server https://HOST:PORT (or $GRIDTRUST_SERVER) issue|list|show|revoke|renew|rekey|crl|chain|ocpp|sign|sign-batch|verify|verify-batch ...\n"
          "  runs the command through gridtrustd's API as init's admin certificate (key in --data-dir's token)\n"
          "Errors: one line 'error: <code>: <message>' on stderr; codes in docs/error-codes.md.\n";
@@ -475,6 +482,10 @@ Status run_command(const std::string& command, const std::vector<std::string>& w
   if (command == "verify") return cmd_verify(words);
   if (command == "verify-batch") return cmd_verify_batch(words);
   if (command == "ocpp") return cmd_ocpp(words);
+  if (command == "dispatch") return cmd_dispatch(words);
+  if (command == "fleet") return cmd_fleet(words);
+  if (command == "rotation" && !words.empty() && words[0] == "status") return cmd_rotation_status(words);
+  if (command == "rotation") return cmd_rotation(words);
   return reject("usage.unknown_command", "unknown command '" + command + "' (see gridtrust --help)");
 }
 

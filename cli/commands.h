@@ -22,6 +22,14 @@ Status cmd_verify(const std::vector<std::string>& words);
 Status cmd_verify_batch(const std::vector<std::string>& words);
 // ocpp_commands.cpp: gridtrust ocpp SUBCOMMAND (OCPP certificate management)
 Status cmd_ocpp(const std::vector<std::string>& words);
+// dispatch_commands.cpp: gridtrust dispatch SUBCOMMAND (the dispatch engine)
+Status cmd_dispatch(const std::vector<std::string>& words);
+// fleet_commands.cpp: gridtrust fleet simulate (dispatch/simulation.h)
+Status cmd_fleet(const std::vector<std::string>& words);
+// rotation_status_command.cpp: gridtrust rotation status [--json]
+Status cmd_rotation_status(const std::vector<std::string>& words);
+// rotation_commands.cpp: gridtrust rotation plan (the rotation risk model per role)
+Status cmd_rotation(const std::vector<std::string>& words);
 
 std::string data_dir_or_default(const std::string& from_args);
 std::string usage_text();

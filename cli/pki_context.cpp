@@ -10,7 +10,8 @@ void use_softhsm2_conf(const AppConfig& config) {
   if (!config.softhsm2_conf.empty()) setenv("SOFTHSM2_CONF", config.softhsm2_conf.c_str(), 1);
 }
 
-Result<std::unique_ptr<PkiContext>> open_pki(const std::string& data_dir, std::size_t serial_block) {
+Result<std::unique_ptr<PkiContext>> open_pki(const std::string& data_dir, std::size_t serial_block,
+                                             std::function<TimePoint()> now) {
   auto ctx = std::make_unique<PkiContext>();
   GT_TRY_ASSIGN(ctx->config, load_app_config(data_dir));
   GT_TRY_ASSIGN(auto profiles, pki::load_profiles(ctx->config.profiles_path));
@@ -28,6 +29,7 @@ Result<std::unique_ptr<PkiContext>> open_pki(const std::string& data_dir, std::s
   pc.endpoints = ctx->config.endpoints;
   pc.crl_validity_hours = ctx->config.crl_validity_hours;
   pc.serial_block = serial_block;
+  if (now) pc.now = std::move(now);
   ctx->ca = std::make_unique<pki::CertificateAuthority>(std::move(profiles), ctx->token, ctx->store, pc);
   return ctx;
 }

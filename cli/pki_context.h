@@ -1,6 +1,7 @@
 #pragma once
 // Opens what an offline command needs: the token (PIN from file or environment), the
 // store, the profiles and the CA over them.
+#include <functional>
 #include <memory>
 
 #include "cli/app_config.h"
@@ -21,6 +22,8 @@ struct PkiContext {
 // directory's own token before anything loads the module.
 void use_softhsm2_conf(const AppConfig& config);
 
-Result<std::unique_ptr<PkiContext>> open_pki(const std::string& data_dir, std::size_t serial_block = 1);
+// `now`: the CA's clock (gridtrustd's TimeSource); the system clock when empty.
+Result<std::unique_ptr<PkiContext>> open_pki(const std::string& data_dir, std::size_t serial_block = 1,
+                                             std::function<TimePoint()> now = {});
 
 }  // namespace gridtrust::app

@@ -470,6 +470,8 @@ Status run_remote_command(const std::string& server_url, const std::string& comm
   if (command == "crl") return remote_pem(server, words, "crl", "issuer", "/v1/crl/", "crl_pem");
   if (command == "chain") return remote_pem(server, words, "chain", "profile", "/v1/chain/", "chain_pem");
   if (command == "ocpp") return remote_ocpp(server, words);
+  if (command == "dispatch") return remote_dispatch(server, words);
+  if (command == "rotation" && !words.empty() && words[0] == "status") return remote_rotation_status(server, words);
   if (command == "sign" || command == "sign-batch" || command == "verify" || command == "verify-batch")
     return remote_signed_command(server, command, words);
   if (command == "init" || command == "issue-bulk" || command == "keys" || command == "audit")

@@ -53,6 +53,12 @@ class RemoteClient {
 
 // ocpp_commands.cpp: gridtrust --server URL ocpp SUBCOMMAND, through /v1/ocpp.
 Status remote_ocpp(const ServerUrl& server, const std::vector<std::string>& words);
+// rotation_status_command.cpp: gridtrust --server URL rotation status, through /v1/rotation/status.
+Status remote_rotation_status(const ServerUrl& server, const std::vector<std::string>& words);
+
+// dispatch_commands.cpp: gridtrust --server URL dispatch SUBCOMMAND, through /v1/dispatch.
+Status remote_dispatch(const ServerUrl& server, const std::vector<std::string>& words);
+
 // sign_commands.cpp: gridtrust --server URL sign | sign-batch | verify | verify-batch,
 // through /v1/commands (the daemon's aggregator signer and replay guard).
 Status remote_signed_command(const ServerUrl& server, const std::string& command,

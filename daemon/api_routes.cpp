@@ -200,7 +200,8 @@ Handler json_handler(pki::CertificateAuthority& ca, Result<json::object> (*op)(p
 
 }  // namespace
 
-Router make_api_router(pki::CertificateAuthority& ca, RevocationHook on_revoked) {
+Router make_api_router(pki::CertificateAuthority& ca, RevocationHook on_revoked,
+                       std::shared_ptr<app::CommandService> commands) {
   Router r;
   r.add("GET", "/healthz", Access::verified_peer, healthz);
   r.add("POST", "/v1/certificates", Access::roles, json_handler(ca, issue, 201), kIssuers);
@@ -222,7 +223,7 @@ Router make_api_router(pki::CertificateAuthority& ca, RevocationHook on_revoked)
   r.add("GET", "/v1/chain/{profile}", Access::roles, json_handler(ca, chain), kReaders);
   r.add("GET", "/v1/audit/verify", Access::roles, json_handler(ca, audit_verify), kAuditors);
   r.add("GET", "/v1/crl/{issuer}", Access::roles, json_handler(ca, crl), kReaders);
-  add_command_routes(r, ca);
+  add_command_routes(r, ca, std::move(commands));
   return r;
 }
 

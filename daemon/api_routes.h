@@ -14,6 +14,7 @@
 //   GET  /v1/crl/{issuer}                      admin, operator, auditor
 #include <functional>
 
+#include "cli/command_signing.h"
 #include "daemon/router.h"
 #include "pki/certificate_authority.h"
 
@@ -23,6 +24,9 @@ namespace gridtrust::daemon {
 // in the store, not in the record), on the request's thread.
 using RevocationHook = std::function<void(const store::CertificateRecord&)>;
 
-Router make_api_router(pki::CertificateAuthority& ca, RevocationHook on_revoked = {});
+// `commands`: the service behind /v1/commands (the daemon's clock and signer);
+// one of its own when null.
+Router make_api_router(pki::CertificateAuthority& ca, RevocationHook on_revoked = {},
+                       std::shared_ptr<app::CommandService> commands = nullptr);
 
 }  // namespace gridtrust::daemon

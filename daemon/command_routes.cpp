@@ -88,8 +88,13 @@ Handler handler(Fn fn) {
 
 }  // namespace
 
-void add_command_routes(Router& router, pki::CertificateAuthority& ca) {
-  auto service = std::make_shared<app::CommandService>(ca, kSeqBlock);
+std::shared_ptr<app::CommandService> make_command_service(pki::CertificateAuthority& ca,
+                                                          std::function<TimePoint()> now) {
+  return std::make_shared<app::CommandService>(ca, kSeqBlock, std::move(now));
+}
+
+void add_command_routes(Router& router, pki::CertificateAuthority& ca, std::shared_ptr<app::CommandService> service) {
+  if (!service) service = make_command_service(ca);
 
   router.add("POST", "/v1/commands/sign", Access::roles, handler([service](const json::object& body) -> Reply {
                auto p = sign_parameters(body);

@@ -73,6 +73,7 @@ ConfigChanges compare_configs(const app::AppConfig& running, const pki::ProfileS
   restart(running.daemon.status_listen != next.daemon.status_listen, "daemon.status_listen");
   restart(running.daemon.server_cert_label != next.daemon.server_cert_label, "daemon.server_cert_label");
   restart(running.daemon.workers != next.daemon.workers, "daemon.workers");
+  restart(!(running.dispatch == next.dispatch), "dispatch");
   return c;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/pki_context.h"
+#include "daemon/daemon_clock.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 
@@ -44,12 +45,23 @@ int main(int argc, char** argv) {
   // Serials are reserved durably in blocks: one reservation commit per certificate
   // would put a second fsync on every issuance's path. A block unused at exit is only
   // a set of serials never issued.
-  auto pki = app::open_pki(data_dir, 64);
+  // The clock first: the CA, OCSP and the scheduler all read it (daemon_clock.h).
+  auto config = app::load_app_config(data_dir);
+  if (!config.ok()) {
+    std::cerr << "gridtrustd: error: " << config.error().code << ": " << config.error().message << "\n";
+    return exit_code_for(config.error().code);
+  }
+  auto clock = daemon::make_daemon_clock(config->daemon.scheduler);
+  if (!clock.ok()) {
+    std::cerr << "gridtrustd: error: " << clock.error().code << ": " << clock.error().message << "\n";
+    return exit_code_for(clock.error().code);
+  }
+  auto pki = app::open_pki(data_dir, 64, now_function(clock.value()));
   if (!pki.ok()) {
     std::cerr << "gridtrustd: error: " << pki.error().code << ": " << pki.error().message << "\n";
     return exit_code_for(pki.error().code);
   }
-  daemon::Server server(*pki.value());
+  daemon::Server server(*pki.value(), 2, clock.value());
   if (auto started = server.start(); !started.ok()) {
     std::cerr << "gridtrustd: error: " << started.error().code << ": " << started.error().message << "\n";
     return exit_code_for(started.error().code);

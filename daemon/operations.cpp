@@ -17,12 +17,22 @@ namespace gridtrust::daemon {
 Operations::Operations(boost::asio::io_context& ioc, app::PkiContext& pki, ApplyConfig apply_config)
     : pki_(pki), apply_config_(std::move(apply_config)), running_(pki.config), strand_(boost::asio::make_strand(ioc)), audit_(*pki.store, metrics_),
       hangup_(strand_, SIGHUP), watchdog_timer_(strand_), checkpoint_timer_(strand_),
-      checkpoint_interval_(pki.config.daemon.checkpoint_interval_s) {}
+      checkpoint_interval_(pki.config.daemon.checkpoint_interval_s), checkpoint_label_(pki::kCheckpointKeyLabel) {}
+
+void Operations::set_checkpoint_key_label(std::string label) {
+  std::lock_guard g(checkpoint_mu_);
+  checkpoint_label_ = std::move(label);
+}
 
 void Operations::started() {
   if (auto st = audit_.record("daemon-start", "{\"pid\":" + std::to_string(::getpid()) + "}"); !st.ok())
     log_line("audit of start failed: " + st.error().code + ": " + st.error().message);
-  if (auto key = pki::checkpoint_key(*pki_.token); !key.ok())
+  std::string label;
+  {
+    std::lock_guard g(checkpoint_mu_);
+    label = checkpoint_label_;
+  }
+  if (auto key = pki::checkpoint_key(*pki_.token, label); !key.ok())
     log_line("audit checkpoint key unavailable: " + key.error().code + ": " + key.error().message);
   hangup_.async_wait([this](const boost::system::error_code& ec, int) { on_hangup(ec); });
   if (auto interval = watchdog_ping_interval()) {
@@ -118,7 +128,7 @@ void Operations::arm_checkpoint() {
 
 void Operations::checkpoint(const char* why) {
   std::lock_guard g(checkpoint_mu_);
-  auto c = pki::write_audit_checkpoint(*pki_.token, *pki_.store);
+  auto c = pki::write_audit_checkpoint(*pki_.token, *pki_.store, checkpoint_label_);
   metrics_.count_checkpoint(c.ok());
   if (c.ok()) log_line(std::string("audit checkpoint (") + why + ") at entry " + std::to_string(c->entry_id));
   else log_line(std::string("audit checkpoint (") + why + ") failed: " + c.error().code + ": " + c.error().message);

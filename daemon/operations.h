@@ -36,6 +36,11 @@ class Operations {
 
   Metrics& metrics() { return metrics_; }
   AuditTrail& audit() { return audit_; }
+  // The strand of signals and timers: the rotation scheduler runs its ticks here, so a
+  // key switch-over never races a SIGHUP's rebuild of the TLS context.
+  boost::asio::strand<boost::asio::io_context::executor_type>& strand() { return strand_; }
+  // The token label of the audit checkpoint key in use (re-keyed by the scheduler).
+  void set_checkpoint_key_label(std::string label);
 
   // Once the listeners accept: audits the start, makes sure the checkpoint key
   // exists, arms the timers and SIGHUP, then READY=1.
@@ -67,6 +72,7 @@ class Operations {
   std::chrono::microseconds watchdog_interval_{0};
   std::chrono::seconds checkpoint_interval_;
   std::mutex checkpoint_mu_;  // the timer and shutdown never sign at once
+  std::string checkpoint_label_;  // under checkpoint_mu_
 };
 
 }  // namespace gridtrust::daemon

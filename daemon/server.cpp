@@ -9,7 +9,9 @@
 
 #include "daemon/api_routes.h"
 #include "daemon/log.h"
+#include "daemon/command_routes.h"
 #include "daemon/ocpp_routes.h"
+#include "daemon/rotation_routes.h"
 #include "daemon/sessions.h"
 #include "daemon/status_routes.h"
 #include "daemon/tls_context.h"
@@ -26,8 +28,10 @@ std::size_t worker_count(unsigned configured) {
 
 }  // namespace
 
-Server::Server(app::PkiContext& pki, unsigned threads)
-    : pki_(pki), threads_(threads == 0 ? 1 : threads), ioc_(static_cast<int>(threads_)),
+Server::Server(app::PkiContext& pki, unsigned threads, std::shared_ptr<const TimeSource> clock)
+    : pki_(pki), threads_(threads == 0 ? 1 : threads),
+      clock_(clock ? std::move(clock) : std::make_shared<SystemTimeSource>()),
+      commands_(make_command_service(*pki.ca, now_function(clock_))), ioc_(static_cast<int>(threads_)),
       ops_(ioc_, pki,
            [this](const app::AppConfig& config, pki::ProfileSet profiles) {
              return apply_config(config, std::move(profiles));
@@ -36,20 +40,55 @@ Server::Server(app::PkiContext& pki, unsigned threads)
       api_router_(make_api_router(*pki.ca,
                                   [this](const store::CertificateRecord& r) {
                                     if (status_publisher_) status_publisher_->revoked(r);
-                                  })),
+                                  },
+                                  commands_)),
       limit_(pki.config.daemon.limits.max_connections), drain_timer_(ioc_),
       workers_(worker_count(pki.config.daemon.workers)) {}
 
 Status Server::start() {
   const auto& cfg = pki_.config.daemon;
   api_router_.add("GET", "/metrics", Access::verified_peer, [this](const Request&) {
-    return Reply{200, "text/plain; version=0.0.4; charset=utf-8", ops_.metrics().render()};
+    return Reply{200, "text/plain; version=0.0.4; charset=utf-8",
+                 ops_.metrics().render() + (scheduler_ ? scheduler_->metrics_text() : std::string()) +
+                     (dispatch_ ? dispatch_->metrics_text() : std::string())};
   });
-  GT_TRY_ASSIGN(status_publisher_, StatusPublisher::create(*pki_.ca));
+  GT_TRY_ASSIGN(status_publisher_, StatusPublisher::create(*pki_.ca, now_function(clock_)));
   status_router_ = make_status_router(*status_publisher_);
+  // The scheduler first: a rotation interrupted by a crash is finished by its first
+  // tick, and the TLS listener starts with the csms-server key the schedule names.
+  scheduler_ = std::make_unique<RotationScheduler>(pki_, clock_, [this](const store::RotationEntry& e) {
+    on_key_switch(e);
+  });
+  // Not fatal: with the token away at start, the first ticks try again.
+  if (auto prepared = scheduler_->prepare(); !prepared.ok())
+    log_line("rotation: cannot schedule the daemon's keys yet: " + prepared.error().code + ": " +
+             prepared.error().message);
+  add_rotation_routes(api_router_, *scheduler_, *pki_.store, cfg.scheduler);
+  if (clock_->simulated()) {
+    // Tests steering a simulated clock wait for the scheduler to have caught up.
+    status_router_.add("GET", "/scheduler", Access::anyone, [this](const Request&) {
+      return json_reply(boost::json::object{{"processed_through", scheduler_->processed_through()},
+                                            {"now", to_unix(clock_->now())}});
+    });
+  }
+  if (auto e = scheduler_->entry("audit-checkpoint")) ops_.set_checkpoint_key_label(e->key_label);
   // GetCertificateStatus is answered by the status listener's own responder.
   add_ocpp_routes(api_router_, *pki_.ca, status_publisher_->ocsp());
-  GT_TRY_ASSIGN(identity_, load_server_identity(pki_));
+  if (pki_.config.dispatch.enabled) {
+    // Replay state is the store's: a restart does not reopen a sequence number.
+    GT_TRY_ASSIGN(dispatch_runtime_,
+                  app::DispatchRuntime::open(pki_.config.dispatch, *pki_.ca, commands_, "daemon:dispatch"));
+    dispatch_ = std::make_unique<DispatchService>(*dispatch_runtime_, *pki_.store,
+                                                  [clock = clock_] { return to_unix(clock->now()); });
+    add_dispatch_routes(api_router_, *dispatch_);
+  } else {
+    add_dispatch_disabled_routes(api_router_);
+  }
+  if (auto e = scheduler_->entry("csms-server")) {
+    GT_TRY_ASSIGN(identity_, load_server_identity(pki_, e->key_label));
+  } else {
+    GT_TRY_ASSIGN(identity_, load_server_identity(pki_));
+  }
   GT_TRY_ASSIGN(client_trust_, load_client_trust(*pki_.ca, *pki_.ca->profiles(), cfg.client_ca_files));
   GT_TRY_ASSIGN(auto tls, make_api_tls_context(identity_, client_trust_));
   tls_.store(std::move(tls));
@@ -81,6 +120,7 @@ void Server::run() {
   status_->run();
   log_line("ready");
   ops_.started();
+  scheduler_->start(ops_.strand());
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads_; ++i) pool.emplace_back([this] { ioc_.run(); });
   ioc_.run();
@@ -99,6 +139,7 @@ void Server::on_signal(const boost::system::error_code& ec, int signal) {
            std::to_string(limit_.open()) + " open");
   stopping_ = true;
   ops_.stopping();
+  if (scheduler_) scheduler_->stop();
   api_->stop();
   status_->stop();
   // Open requests get at most one request timeout to finish.
@@ -127,6 +168,34 @@ Result<std::vector<std::string>> Server::apply_config(const app::AppConfig& conf
   if (auto refreshed = status_publisher_->refresh(); !refreshed.ok())
     log_line("ocsp: keeping the running signers: " + refreshed.error().code + ": " + refreshed.error().message);
   return also;
+}
+
+// The live users of a re-keyed key take the new one; nothing here fails the switch,
+// which is committed already: a failure is logged and the old key stays in use until
+// a restart (its certificate still verifies for the overlap).
+void Server::on_key_switch(const store::RotationEntry& e) {
+  if (e.role == "csms-server") {
+    // New connections get the new key; open ones keep the context they have.
+    auto id = load_server_identity(pki_, e.key_label);
+    if (!id.ok()) {
+      log_line("rotation: TLS keeps the old key: " + id.error().code + ": " + id.error().message);
+      return;
+    }
+    auto tls = make_api_tls_context(id.value(), client_trust_);
+    if (!tls.ok()) {
+      log_line("rotation: TLS keeps the old key: " + tls.error().code + ": " + tls.error().message);
+      return;
+    }
+    identity_ = std::move(id).value();
+    tls_.store(std::move(tls).value());
+  } else if (e.role == "ocsp-signer") {
+    if (auto st = status_publisher_->refresh(); !st.ok())
+      log_line("rotation: OCSP signer not reloaded: " + st.error().code + ": " + st.error().message);
+  } else if (e.role == "aggregator-signer") {
+    commands_->forget_signer();
+  } else if (e.role == "audit-checkpoint") {
+    ops_.set_checkpoint_key_label(e.key_label);
+  }
 }
 
 void Server::check_drained(std::chrono::steady_clock::time_point deadline) {

@@ -13,12 +13,16 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "cli/command_signing.h"
 #include "cli/pki_context.h"
+#include "core/time_source.h"
 #include "daemon/client_trust.h"
 #include "daemon/connection_limit.h"
+#include "daemon/dispatch_routes.h"
 #include "daemon/http_session.h"
 #include "daemon/listener.h"
 #include "daemon/operations.h"
+#include "daemon/rotation_scheduler.h"
 #include "daemon/router.h"
 #include "daemon/status_publisher.h"
 #include "daemon/tls_context.h"
@@ -27,7 +31,8 @@ namespace gridtrust::daemon {
 
 class Server {
  public:
-  explicit Server(app::PkiContext& pki, unsigned threads = 2);
+  // `clock`: the daemon's time (core/time_source.h); the system clock when null.
+  explicit Server(app::PkiContext& pki, unsigned threads = 2, std::shared_ptr<const TimeSource> clock = nullptr);
   Server(const Server&) = delete;  // sessions hold references into it
   Server& operator=(const Server&) = delete;
 
@@ -41,9 +46,13 @@ class Server {
   void check_drained(std::chrono::steady_clock::time_point deadline);
   // The server's part of a SIGHUP (see ApplyConfig), on the operations strand.
   Result<std::vector<std::string>> apply_config(const app::AppConfig& config, pki::ProfileSet profiles);
+  // After the scheduler switched a role to a new key, on the operations strand.
+  void on_key_switch(const store::RotationEntry& entry);
 
   app::PkiContext& pki_;
   unsigned threads_;
+  std::shared_ptr<const TimeSource> clock_;
+  std::shared_ptr<app::CommandService> commands_;  // /v1/commands; told when its key is re-keyed
   boost::asio::io_context ioc_;
   Operations ops_;  // systemd, checkpoints, reload, metrics, the daemon's own audit entries
   CurrentLimits limits_;      // read by every session at each request
@@ -52,6 +61,11 @@ class Server {
   // The context new API connections are accepted with; each session holds its own.
   std::atomic<std::shared_ptr<boost::asio::ssl::context>> tls_;
   std::unique_ptr<StatusPublisher> status_publisher_;  // before the routers that use it
+  // Re-keys the daemon's keys and queues station renewals (docs/rotation.md).
+  std::unique_ptr<RotationScheduler> scheduler_;
+  // The dispatch engine (docs/dispatch.md) when dispatch.enabled; before the routers.
+  std::unique_ptr<app::DispatchRuntime> dispatch_runtime_;
+  std::unique_ptr<DispatchService> dispatch_;
   Router api_router_;
   Router status_router_;
   ConnectionLimit limit_;

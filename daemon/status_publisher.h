@@ -3,6 +3,7 @@
 // "Status and revocation"): the OCSP responder, which reads each certificate's status
 // per request, and the CRL cache, which must forget its lists when a revocation
 // commits.
+#include <functional>
 #include <memory>
 
 #include "daemon/crl_cache.h"
@@ -14,11 +15,14 @@ namespace gridtrust::daemon {
 class StatusPublisher {
  public:
   // Start-up: loads every CA and its delegated OCSP signer.
-  static Result<std::unique_ptr<StatusPublisher>> create(pki::CertificateAuthority& ca);
+  // `now`: the daemon's clock (OCSP thisUpdate, which signer is valid).
+  static Result<std::unique_ptr<StatusPublisher>> create(pki::CertificateAuthority& ca,
+                                                         std::function<TimePoint()> now = now_seconds);
   StatusPublisher(const StatusPublisher&) = delete;  // routes hold references to it
   StatusPublisher& operator=(const StatusPublisher&) = delete;
 
   pki::OcspResponder& ocsp() { return *ocsp_; }
+  TimePoint now() const { return now_(); }
   CrlCache& crls() { return crls_; }
 
   // After a revocation committed through the daemon: every CRL is signed anew on its
@@ -31,9 +35,11 @@ class StatusPublisher {
   Status refresh();
 
  private:
-  StatusPublisher(pki::CertificateAuthority& ca, std::unique_ptr<pki::OcspResponder> ocsp);
+  StatusPublisher(pki::CertificateAuthority& ca, std::unique_ptr<pki::OcspResponder> ocsp,
+                  std::function<TimePoint()> now);
 
   pki::CertificateAuthority& ca_;
+  std::function<TimePoint()> now_;
   std::unique_ptr<pki::OcspResponder> ocsp_;
   CrlCache crls_;
 };

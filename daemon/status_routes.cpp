@@ -36,11 +36,11 @@ Router make_status_router(StatusPublisher& status) {
     if (req.body.size() > pki::kMaxOcspRequestBytes)
       return error_reply(reject("request.too_large", "an OCSP request is at most " +
                                                          std::to_string(pki::kMaxOcspRequestBytes) + " bytes"));
-    return ocsp_reply(status.ocsp().respond(Bytes(req.body.begin(), req.body.end()), now_seconds()));
+    return ocsp_reply(status.ocsp().respond(Bytes(req.body.begin(), req.body.end()), status.now()));
   });
   // Base64 may carry '/' unencoded; the segment is the rest of the path.
   r.add("GET", "/ocsp/{request...}", Access::anyone, [&status](const Request& req) {
-    return ocsp_reply(status.ocsp().respond_get(req.param("request"), now_seconds()));
+    return ocsp_reply(status.ocsp().respond_get(req.param("request"), status.now()));
   });
   return r;
 }

@@ -34,8 +34,12 @@ Status openssl_ok(int rc, const char* what) {
 }  // namespace
 
 Result<ServerIdentity> load_server_identity(app::PkiContext& pki) {
+  return load_server_identity(pki, pki.config.daemon.server_cert_label);
+}
+
+Result<ServerIdentity> load_server_identity(app::PkiContext& pki, const std::string& label) {
   ServerIdentity id;
-  GT_TRY_ASSIGN(store::CertificateRecord record, server_certificate(pki, pki.config.daemon.server_cert_label));
+  GT_TRY_ASSIGN(store::CertificateRecord record, server_certificate(pki, label));
   GT_TRY_ASSIGN(id.certificate, pki::certificate_from_der(record.der));
   // The chain up to, not including, the root.
   GT_TRY_ASSIGN(auto chain, pki.ca->chain(record.profile));

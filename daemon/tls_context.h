@@ -26,6 +26,8 @@ struct ServerIdentity {
 };
 
 Result<ServerIdentity> load_server_identity(app::PkiContext& pki);
+// The same for the key with `label` (the scheduler's current csms-server key).
+Result<ServerIdentity> load_server_identity(app::PkiContext& pki, const std::string& label);
 
 Result<std::shared_ptr<boost::asio::ssl::context>> make_api_tls_context(const ServerIdentity& identity,
                                                                         const ClientTrust& trust);

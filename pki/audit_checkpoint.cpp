@@ -24,24 +24,33 @@ bool signature_verifies(const Bytes& spki_der, const std::string& message, const
 
 }  // namespace
 
+std::string checkpoint_key_succession_message(const Bytes& old_key_id, const Bytes& old_spki_der) {
+  return "gridtrust-checkpoint-key-succession-v1;" + to_hex(old_key_id) + ";" + to_hex(sha256(old_spki_der));
+}
+
+bool checkpoint_signature_verifies(const Bytes& spki_der, const std::string& message, const Bytes& signature_der) {
+  return signature_verifies(spki_der, message, signature_der);
+}
+
 std::string audit_checkpoint_message(std::int64_t entry_id, const std::string& head_hash, std::int64_t ts) {
   return "gridtrust-checkpoint-v1;" + std::to_string(entry_id) + ";" + head_hash + ";" + std::to_string(ts);
 }
 
-Result<hsm::KeyRef> checkpoint_key(hsm::Token& token) {
-  GT_TRY_ASSIGN(std::optional<hsm::KeyRef> found, token.find_key(kCheckpointKeyLabel));
+Result<hsm::KeyRef> checkpoint_key(hsm::Token& token, const std::string& label) {
+  GT_TRY_ASSIGN(std::optional<hsm::KeyRef> found, token.find_key(label));
   if (found) {
     if (found->algorithm != hsm::KeyAlgorithm::EcP256)
-      return reject("hsm.unsupported_key", std::string("token key '") + kCheckpointKeyLabel + "' is not P-256");
+      return reject("hsm.unsupported_key", "token key '" + label + "' is not P-256");
     return *found;
   }
-  return token.generate_key_pair(hsm::KeyAlgorithm::EcP256, kCheckpointKeyLabel);
+  return token.generate_key_pair(hsm::KeyAlgorithm::EcP256, label);
 }
 
-Result<store::AuditCheckpoint> write_audit_checkpoint(hsm::Token& token, store::Store& store) {
+Result<store::AuditCheckpoint> write_audit_checkpoint(hsm::Token& token, store::Store& store,
+                                                      const std::string& key_label) {
   GT_TRY_ASSIGN(store::AuditEntry head, store.audit_head());
   if (head.id == 0) return reject("audit.empty", "the audit log has no entries to checkpoint");
-  GT_TRY_ASSIGN(hsm::KeyRef key, checkpoint_key(token));
+  GT_TRY_ASSIGN(hsm::KeyRef key, checkpoint_key(token, key_label));
   store::AuditCheckpoint c;
   c.entry_id = head.id;
   c.head_hash = head.hash;

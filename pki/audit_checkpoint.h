@@ -24,11 +24,23 @@ inline constexpr const char* kCheckpointKeyLabel = "audit-checkpoint";
 std::string audit_checkpoint_message(std::int64_t entry_id, const std::string& head_hash, std::int64_t ts);
 
 // The checkpoint key, generated in the token (P-256) the first time it is needed.
-Result<hsm::KeyRef> checkpoint_key(hsm::Token& token);
+// gridtrustd's scheduler re-keys it under new labels (docs/rotation.md) and names the
+// one in use.
+Result<hsm::KeyRef> checkpoint_key(hsm::Token& token, const std::string& label = kCheckpointKeyLabel);
 
 // Signs the current chain head and stores the checkpoint. An empty chain has
 // nothing to vouch for: that is a rejection (audit.empty), not a checkpoint of id 0.
-Result<store::AuditCheckpoint> write_audit_checkpoint(hsm::Token& token, store::Store& store);
+Result<store::AuditCheckpoint> write_audit_checkpoint(hsm::Token& token, store::Store& store,
+                                                      const std::string& key_label = kCheckpointKeyLabel);
+
+// What a new checkpoint key signs about the key it replaces when the scheduler
+// re-keys it: "gridtrust-checkpoint-key-succession-v1;<old CKA_ID hex>;<SHA-256 of the
+// old SPKI, hex>". Once the old key is destroyed, the checkpoints it signed are
+// checked with its public key as vouched for by its successor (and so on up to a key
+// still in the token).
+std::string checkpoint_key_succession_message(const Bytes& old_key_id, const Bytes& old_spki_der);
+// ECDSA (DER signature) over the SHA-256 of message with the key of spki_der.
+bool checkpoint_signature_verifies(const Bytes& spki_der, const std::string& message, const Bytes& signature_der);
 
 struct CheckpointReport {
   bool ok = true;

@@ -59,6 +59,10 @@ struct PendingIssuance {
 struct ReplaceOptions {
   bool revoke_old = false;  // revoke the replaced certificate as superseded once the new one is stored
   std::string actor = "cli";
+  // The scheduler's re-key (docs/rotation.md): a validity shorter than the profile's
+  // (interval + overlap), and the label of the token key rekey_with_hsm_key generates.
+  std::optional<int> validity_days;
+  std::optional<std::string> key_label;
 };
 
 // A certificate issued in place of another: same subject, profile and issuer.

@@ -135,6 +135,7 @@ Result<Replacement> CertificateAuthority::replace(const std::string& action, con
                                                   std::optional<hsm::KeyRef> hsm_key, const ReplaceOptions& opt) {
   IssueOptions io;  // the profile's validity: a replacement is a fresh certificate
   io.actor = opt.actor;
+  io.validity_days = opt.validity_days;
   Supersedes supersedes{action, old.record.issuer, old.record.serial};
   GT_TRY_ASSIGN(PendingIssuance pending,
                 issue(old.profile, subject, spki, edwards_subject, std::move(hsm_key), io, &supersedes));
@@ -228,7 +229,7 @@ Result<Replacement> CertificateAuthority::rekey_with_hsm_key(const std::string& 
   // Check everything that can fail before a key is created in the token.
   GT_TRY(check_subject(subject, profile));
   GT_TRY(check_issuer_usable(profile.issuer, config_.now()));
-  std::string label = profile.name + "-" + to_hex(random_bytes(6));
+  std::string label = opt.key_label.value_or(profile.name + "-" + to_hex(random_bytes(6)));
   GT_TRY_ASSIGN(hsm::KeyRef key, token_->generate_key_pair(profile.keys.front(), label));
   auto out = replace("rekey", old, subject, key.public_key_der, hsm::is_edwards(key.algorithm), key, opt);
   if (!out.ok()) (void)token_->destroy_key(key);  // best effort: without a certificate the key has no use

@@ -91,6 +91,66 @@ CREATE TABLE command_sequences (
   PRIMARY KEY (direction, signer, station)
 ) WITHOUT ROWID;
 )sql",
+      // 4: the rotation scheduler (docs/rotation.md): the daemon's own keys, the keys
+      // it retired, the renewal schedule of station certificates and the outbox.
+      R"sql(
+CREATE TABLE rotation_schedule (
+  role            TEXT PRIMARY KEY,
+  key_label       TEXT NOT NULL,
+  key_id          BLOB NOT NULL,
+  issuer          TEXT NOT NULL,
+  serial          TEXT NOT NULL,
+  generation      INTEGER NOT NULL,
+  interval_days   INTEGER NOT NULL,
+  last_rotated_at INTEGER NOT NULL,
+  next_due        INTEGER NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('active', 'rotating')),
+  pending_label   TEXT NOT NULL DEFAULT '',
+  rotations       INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE retired_keys (
+  id             INTEGER PRIMARY KEY,
+  role           TEXT NOT NULL,
+  key_label      TEXT NOT NULL,
+  key_id         BLOB NOT NULL,
+  public_key_der BLOB NOT NULL,
+  issuer         TEXT NOT NULL,
+  serial         TEXT NOT NULL,
+  retired_at     INTEGER NOT NULL,
+  destroy_after  INTEGER NOT NULL,
+  destroyed_at   INTEGER,
+  -- The key that replaced it, and that key's signature over this one's public key
+  -- (audit checkpoint keys): old checkpoints stay verifiable after destruction.
+  successor_key_id BLOB,
+  endorsement      BLOB,
+  UNIQUE (key_label)
+);
+CREATE TABLE renewal_schedule (
+  issuer   TEXT NOT NULL,
+  serial   TEXT NOT NULL,
+  profile  TEXT NOT NULL,
+  subject  TEXT NOT NULL,
+  due      INTEGER NOT NULL,
+  state    TEXT NOT NULL CHECK (state IN ('scheduled', 'queued', 'superseded')),
+  PRIMARY KEY (issuer, serial)
+);
+CREATE INDEX renewal_schedule_due ON renewal_schedule (state, due);
+CREATE INDEX renewal_schedule_subject ON renewal_schedule (profile, subject);
+CREATE TABLE outbox (
+  seq         INTEGER PRIMARY KEY,
+  id          TEXT NOT NULL UNIQUE,
+  station     TEXT NOT NULL,
+  profile     TEXT NOT NULL,
+  serial      TEXT NOT NULL,
+  action      TEXT NOT NULL,
+  payload     TEXT NOT NULL,
+  due         INTEGER NOT NULL,
+  enqueued_at INTEGER NOT NULL,
+  acked_at    INTEGER
+);
+CREATE INDEX outbox_enqueued ON outbox (enqueued_at);
+CREATE INDEX outbox_pending ON outbox (acked_at, seq);
+)sql",
   };
   return m;
 }

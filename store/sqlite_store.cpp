@@ -72,6 +72,9 @@ void append(Database& db, const AuditEvent& ev) {
 
 }  // namespace
 
+// The chain append for the other translation units of the store (rotation_store.cpp).
+void append_audit_in_transaction(Database& db, const AuditEvent& ev) { append(db, ev); }
+
 Result<AuditReport> Store::verify_audit() {
   GT_TRY_ASSIGN(auto entries, audit_entries());
   return verify_chain(entries);
@@ -483,6 +486,28 @@ Result<bool> SqliteStore::accept_sequence(const std::string& signer, const std::
                 s->bind(1, signer).bind(2, station).bind(3, static_cast<std::int64_t>(seq));
                 s->step();
                 accepted = sqlite3_changes(db.handle()) == 1;
+                return Ok{};
+              }).get();
+  if (!st.ok()) return st.error();
+  return accepted;
+}
+
+Result<std::vector<bool>> SqliteStore::accept_sequences(const std::vector<SequenceClaim>& claims) {
+  for (const auto& c : claims)
+    if (c.seq == 0 || c.seq > (1ULL << 62)) return reject("usage.bad_value", "sequence number out of range");
+  std::vector<bool> accepted(claims.size(), false);
+  if (claims.empty()) return accepted;
+  Status st = submit([&](Database& db) -> Status {
+                auto s = db.prepared(
+                    "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('accepted', ?, ?, ?) "
+                    "ON CONFLICT (direction, signer, station) DO UPDATE SET last = excluded.last "
+                    "WHERE excluded.last > command_sequences.last");
+                for (std::size_t i = 0; i < claims.size(); ++i) {
+                  s->reset();
+                  s->bind(1, claims[i].signer).bind(2, claims[i].station).bind(3, static_cast<std::int64_t>(claims[i].seq));
+                  s->step();
+                  accepted[i] = sqlite3_changes(db.handle()) == 1;
+                }
                 return Ok{};
               }).get();
   if (!st.ok()) return st.error();

@@ -40,6 +40,24 @@ class SqliteStore final : public Store {
   Result<std::uint64_t> reserve_sequences(const std::string& signer, const std::string& station,
                                           std::uint64_t count) override;
   Result<bool> accept_sequence(const std::string& signer, const std::string& station, std::uint64_t seq) override;
+  Result<std::vector<bool>> accept_sequences(const std::vector<SequenceClaim>& claims) override;
+
+  // The rotation scheduler (rotation_store.cpp).
+  Result<std::vector<RotationEntry>> rotation_entries() override;
+  Status save_rotation(RotationEntry entry, AuditEvent event) override;
+  Status switch_rotation(RotationEntry entry, RetiredKey retired, AuditEvent event) override;
+  Result<std::vector<RetiredKey>> retired_keys() override;
+  Status mark_key_destroyed(std::int64_t retired_id, std::int64_t when, AuditEvent event) override;
+  Result<std::vector<CertificateRecord>> unscheduled_certificates(const std::vector<std::string>& profiles) override;
+  Status schedule_renewals(std::vector<RenewalEntry> entries) override;
+  Result<std::vector<RenewalEntry>> renewals(std::optional<std::string> state, std::size_t limit) override;
+  Result<std::vector<std::pair<std::string, std::int64_t>>> renewal_counts() override;
+  Status enqueue_renewals(std::vector<OutboxEntry> entries, std::string actor) override;
+  Status enqueue_outbox(std::vector<OutboxEntry> entries, AuditEvent event) override;  // outbox_store.cpp
+  Result<std::int64_t> outbox_enqueued_between(std::int64_t from, std::int64_t to) override;
+  Result<std::vector<OutboxEntry>> outbox_entries(std::size_t limit, bool include_acked) override;
+  Result<std::int64_t> outbox_pending_count() override;
+  Result<AckResult> ack_outbox(std::vector<std::string> ids, std::int64_t when, AuditEvent event) override;
 
   // Commits made so far (for the benchmark's group-commit figure).
   std::uint64_t commits() const { return commits_; }
@@ -56,6 +74,9 @@ class SqliteStore final : public Store {
   void writer_loop();
   template <typename T>
   Result<T> read(const std::function<T(Database&)>& fn);
+  // read() for rotation_store.cpp, which does not see read()'s definition.
+  template <typename T>
+  Result<T> read_rotation(const std::function<T(Database&)>& fn);
 
   Database writer_db_;
   Database reader_db_;
@@ -68,5 +89,8 @@ class SqliteStore final : public Store {
   std::uint64_t commits_ = 0;
   std::thread writer_;
 };
+
+// Appends an audit entry inside the writer's open transaction (sqlite_store.cpp).
+void append_audit_in_transaction(Database& db, const AuditEvent& ev);
 
 }  // namespace gridtrust::store

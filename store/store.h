@@ -13,6 +13,7 @@
 
 #include "core/rejection.h"
 #include "store/records.h"
+#include "store/rotation_records.h"
 
 namespace gridtrust::store {
 
@@ -82,6 +83,62 @@ class Store {
   virtual Result<std::uint64_t> reserve_sequences(const std::string& signer, const std::string& station,
                                                   std::uint64_t count) = 0;
   virtual Result<bool> accept_sequence(const std::string& signer, const std::string& station, std::uint64_t seq) = 0;
+  // Many accept_sequence calls at once, in order, durable together (a batch of
+  // setpoints is one commit, not one per entry). Entry i of the result says whether
+  // claim i was accepted; a later claim sees the earlier ones.
+  struct SequenceClaim {
+    std::string signer;
+    std::string station;
+    std::uint64_t seq = 0;
+  };
+  virtual Result<std::vector<bool>> accept_sequences(const std::vector<SequenceClaim>& claims) {
+    std::vector<bool> out;
+    out.reserve(claims.size());
+    for (const auto& c : claims) {
+      auto r = accept_sequence(c.signer, c.station, c.seq);
+      if (!r.ok()) return r.error();
+      out.push_back(*r);
+    }
+    return out;
+  }
+  // The rotation scheduler (store/rotation_records.h, docs/rotation.md). Every write
+  // commits together with its audit entry.
+  virtual Result<std::vector<RotationEntry>> rotation_entries() = 0;
+  // Inserts or replaces the role's row (first sight of a key, start of a rotation).
+  virtual Status save_rotation(RotationEntry entry, AuditEvent event) = 0;
+  // The switch-over: the role's new row and the key it retires, in one commit.
+  virtual Status switch_rotation(RotationEntry entry, RetiredKey retired, AuditEvent event) = 0;
+  virtual Result<std::vector<RetiredKey>> retired_keys() = 0;
+  virtual Status mark_key_destroyed(std::int64_t retired_id, std::int64_t when, AuditEvent event) = 0;
+  // Valid certificates of these profiles that have no renewal row yet.
+  virtual Result<std::vector<CertificateRecord>> unscheduled_certificates(const std::vector<std::string>& profiles) = 0;
+  // New renewal rows; a still scheduled row of an older certificate of the same
+  // (profile, subject) becomes superseded in the same commit.
+  virtual Status schedule_renewals(std::vector<RenewalEntry> entries) = 0;
+  // Rows in `state` (any state when unset) by due time, at most `limit`.
+  virtual Result<std::vector<RenewalEntry>> renewals(std::optional<std::string> state, std::size_t limit) = 0;
+  // Count of renewal rows per state.
+  virtual Result<std::vector<std::pair<std::string, std::int64_t>>> renewal_counts() = 0;
+  // Puts renewal triggers into the outbox and marks their rows queued, one audit entry
+  // each; an id already in the outbox is left as it is (idempotent after a crash).
+  virtual Status enqueue_renewals(std::vector<OutboxEntry> entries, std::string actor) = 0;
+  // Any OCPP request for a station into the outbox (the dispatch engine's signed
+  // SetChargingProfileRequests), with `event` as the one audit entry of the commit; an
+  // id already in the outbox is left as it is (store/outbox_store.cpp).
+  // A backend without an outbox refuses (store.unsupported).
+  virtual Status enqueue_outbox(std::vector<OutboxEntry> entries, AuditEvent event) {
+    (void)entries;
+    (void)event;
+    return reject("store.unsupported", "this store has no outbox");
+  }
+  // Renewal triggers (ids "renew:...") enqueued in [from, to): the scheduler's hourly
+  // budget, persisted across restarts.
+  virtual Result<std::int64_t> outbox_enqueued_between(std::int64_t from, std::int64_t to) = 0;
+  // In enqueue order; unacknowledged only unless include_acked.
+  virtual Result<std::vector<OutboxEntry>> outbox_entries(std::size_t limit, bool include_acked = false) = 0;
+  virtual Result<std::int64_t> outbox_pending_count() = 0;
+  virtual Result<AckResult> ack_outbox(std::vector<std::string> ids, std::int64_t when, AuditEvent event) = 0;
+
   Result<AuditReport> verify_audit();
 };
 

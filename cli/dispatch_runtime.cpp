@@ -1,0 +1,52 @@
+#include "cli/dispatch_runtime.h"
+
+namespace gridtrust::app {
+namespace json = boost::json;
+
+Result<std::vector<json::object>> CommandOutgoingSigner::sign(std::vector<protocol::BatchItem> items, std::int64_t) {
+  // The service signs with the daemon's clock, which is what `now` came from.
+  std::vector<json::object> out;
+  if (items.size() == 1) {
+    SignParameters p;
+    p.action = items[0].claims.action;
+    p.station = items[0].claims.station;
+    p.lifetime_s = lifetime_s_;
+    GT_TRY_ASSIGN(json::object one, service_->sign(std::move(items[0].message), p));
+    out.push_back(std::move(one));
+    return out;
+  }
+  json::array batch;
+  batch.reserve(items.size());
+  for (auto& item : items)
+    batch.push_back(json::object{{"action", item.claims.action},
+                                 {"station", item.claims.station},
+                                 {"message", std::move(item.message)}});
+  GT_TRY_ASSIGN(json::array signed_entries, service_->sign_batch(batch, lifetime_s_, false));
+  out.reserve(signed_entries.size());
+  for (auto& e : signed_entries) out.push_back(std::move(e.as_object()));
+  return out;
+}
+
+DispatchRuntime::DispatchRuntime(DispatchConfig config, pki::CertificateAuthority& ca,
+                                 std::shared_ptr<CommandService> commands)
+    : config_(std::move(config)), resolver_(ca), outgoing_(std::move(commands), config_.command_lifetime_s) {}
+
+Result<std::unique_ptr<DispatchRuntime>> DispatchRuntime::open(const DispatchConfig& config,
+                                                               pki::CertificateAuthority& ca,
+                                                               std::shared_ptr<CommandService> commands,
+                                                               std::string actor) {
+  GT_TRY_ASSIGN(dispatch::Fleet fleet, dispatch::load_fleet_file(config.registry));
+  std::unique_ptr<DispatchRuntime> rt(new DispatchRuntime(config, ca, std::move(commands)));
+  dispatch::EngineOptions o;
+  o.max_lifetime_s = config.max_lifetime_s;
+  o.max_clock_skew_s = config.max_clock_skew_s;
+  o.default_duration_s = config.default_duration_s;
+  o.split = config.split;
+  o.actor = std::move(actor);
+  o.decision_log_size = config.decision_log;
+  rt->engine_ = std::make_unique<dispatch::Engine>(std::move(fleet), rt->resolver_, ca.store(), std::move(o),
+                                                   &rt->outgoing_);
+  return rt;
+}
+
+}  // namespace gridtrust::app

@@ -1,0 +1,51 @@
+#pragma once
+// The dispatch engine (dispatch/engine.h) as gridtrust runs it: the registry file of
+// the `dispatch:` section, the PKI's own signer trust (aggregator-signer certificates
+// in the store), and the commands it emits signed by the same HSM-held
+// aggregator signer and sequence numbers as /v1/commands (app::CommandService).
+// gridtrustd holds one for its lifetime; `gridtrust dispatch` offline one per call.
+#include <memory>
+#include <string>
+
+#include "cli/command_signing.h"
+#include "cli/dispatch_config.h"
+#include "dispatch/engine.h"
+#include "protocol/signer_trust.h"
+
+namespace gridtrust::app {
+
+// Emitted commands through CommandService: one item is signed alone, several as one
+// batch (one HSM signature for all, each entry verifiable by its own station).
+class CommandOutgoingSigner final : public dispatch::OutgoingSigner {
+ public:
+  CommandOutgoingSigner(std::shared_ptr<CommandService> service, std::int64_t lifetime_s)
+      : service_(std::move(service)), lifetime_s_(lifetime_s) {}
+  Result<std::vector<boost::json::object>> sign(std::vector<protocol::BatchItem> items, std::int64_t now) override;
+
+ private:
+  std::shared_ptr<CommandService> service_;
+  std::int64_t lifetime_s_;
+};
+
+class DispatchRuntime {
+ public:
+  // Loads the registry (dispatch.bad_registry & co., usage.unreadable_file naming the
+  // file). Replay state is the store's: nothing to load.
+  static Result<std::unique_ptr<DispatchRuntime>> open(const DispatchConfig& config, pki::CertificateAuthority& ca,
+                                                       std::shared_ptr<CommandService> commands, std::string actor);
+  DispatchRuntime(const DispatchRuntime&) = delete;  // the engine holds references to its parts
+  DispatchRuntime& operator=(const DispatchRuntime&) = delete;
+
+  dispatch::Engine& engine() { return *engine_; }
+  const DispatchConfig& config() const { return config_; }
+
+ private:
+  DispatchRuntime(DispatchConfig config, pki::CertificateAuthority& ca, std::shared_ptr<CommandService> commands);
+
+  DispatchConfig config_;
+  protocol::PkiSignerResolver resolver_;
+  CommandOutgoingSigner outgoing_;
+  std::unique_ptr<dispatch::Engine> engine_;
+};
+
+}  // namespace gridtrust::app

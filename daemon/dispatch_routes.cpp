@@ -1,0 +1,422 @@
+#include "daemon/dispatch_routes.h"
+
+#include <cctype>
+#include <optional>
+#include <set>
+
+#include <boost/json.hpp>
+
+#include "core/encoding.h"
+#include "protocol/json_text.h"
+
+namespace gridtrust::daemon {
+namespace json = boost::json;
+using dispatch::Decision;
+using dispatch::Outcome;
+
+namespace {
+
+const std::set<std::string> kSubmitters = {"admin", "operator", "aggregator"};
+const std::set<std::string> kReaders = {"admin", "operator", "auditor", "aggregator"};
+
+std::string actor_of(const Request& req) {
+  return "daemon:" + (req.caller ? req.caller->role + ":" + req.caller->subject : std::string("unknown"));
+}
+
+// The body exactly as sent: duplicate member names refused (a signed message must
+// mean one thing to every parser), numbers read exactly.
+Result<json::object> strict_body(const Request& req) {
+  GT_TRY(json_object_body(req));  // content type and plain JSON, with the API's usual codes
+  auto v = protocol::parse_strict(req.body, {req.body.size(), 64});
+  if (!v.ok()) return reject("request.bad_json", v.error().code + ": " + v.error().message);
+  if (!v->is_object()) return reject("request.bad_json", "request body must be a JSON object");
+  return std::move(v->as_object());
+}
+
+// The station and sequence number a signed message claims, read without verifying it:
+// only to refuse an aggregator caller another organisation's station before the
+// engine spends a sequence number on it. The engine verifies everything itself.
+struct Claimed {
+  std::string station;
+  std::uint64_t seq = 0;
+  std::string signer;  // x5t#S256
+};
+
+std::optional<Claimed> claimed(const json::object& message) {
+  const json::value* cd = message.if_contains("customData");
+  if (!cd || !cd->is_object()) return std::nullopt;
+  const json::object& c = cd->get_object();
+  json::value header;
+  if (const json::value* sig = c.if_contains("signature"); sig && sig->is_string()) {
+    std::string_view text = sig->get_string();
+    if (auto h = base64url_decode(text.substr(0, text.find('.')))) {
+      boost::system::error_code ec;
+      header = json::parse(std::string_view(reinterpret_cast<const char*>(h->data()), h->size()), ec);
+      if (ec) header = nullptr;
+    }
+  }
+  const json::object* claims = header.if_object();
+  if (const json::value* b = c.if_contains("batch"); b && b->is_object()) claims = &b->get_object();
+  if (!claims) return std::nullopt;
+  Claimed out;
+  const json::value* st = claims->if_contains("station");
+  if (!st || !st->is_string()) return std::nullopt;
+  out.station = std::string(st->get_string());
+  if (const json::value* seq = claims->if_contains("seq")) {
+    if (seq->is_uint64()) out.seq = seq->get_uint64();
+    else if (seq->is_int64() && seq->get_int64() > 0) out.seq = static_cast<std::uint64_t>(seq->get_int64());
+  }
+  if (header.is_object())
+    if (const json::value* x = header.get_object().if_contains("x5t#S256"); x && x->is_string())
+      out.signer = std::string(x->get_string());
+  return out;
+}
+
+// Stations do not change while the daemon runs (the registry file is read at start),
+// so their owners are looked up once.
+class Owners {
+ public:
+  explicit Owners(const dispatch::Fleet& fleet) {
+    for (const auto& [id, st] : fleet.stations) owner_[id] = st.aggregator;
+  }
+  // An aggregator caller may act for its own organisation's stations only; a station
+  // not in the registry is left to the engine (dispatch.unknown_station).
+  Status check(const Request& req, const std::string& station) const {
+    if (!req.caller || req.caller->role != "aggregator") return Ok{};
+    auto it = owner_.find(station);
+    if (it == owner_.end() || it->second == req.caller->organisation) return Ok{};
+    return reject("auth.forbidden_station", "station " + station + " belongs to another aggregator than '" +
+                                                req.caller->organisation + "'");
+  }
+  // What an aggregator caller may read about: its own stations only.
+  bool visible(const Request& req, const std::string& station) const {
+    if (!req.caller || req.caller->role != "aggregator") return true;
+    auto it = owner_.find(station);
+    return it != owner_.end() && it->second == req.caller->organisation;
+  }
+
+ private:
+  std::map<std::string, std::string> owner_;
+};
+
+json::array range(double lo, double hi) { return json::array{lo, hi}; }
+
+json::object session_json(const dispatch::Session& s) {
+  return json::object{{"ev", s.ev},
+                      {"station", s.station},
+                      {"evse", s.evse},
+                      {"battery_kwh", s.battery_wh / 1000},
+                      {"soc", s.soc},
+                      {"soc_min", s.soc_min},
+                      {"soc_max", s.soc_max},
+                      {"max_charge_w", s.max_charge_w},
+                      {"max_discharge_w", s.max_discharge_w},
+                      {"eta_charge", s.eta_charge},
+                      {"eta_discharge", s.eta_discharge},
+                      {"departure", s.departure},
+                      {"energy_needed_kwh", s.energy_needed_wh / 1000}};
+}
+
+json::object evse_json(DispatchService& svc, const dispatch::EvseStatus& e, std::int64_t now) {
+  json::object o{{"station", e.station}, {"evse", e.evse}};
+  o["session"] = e.session ? json::value(session_json(*e.session)) : json::value(nullptr);
+  if (e.until > now) {
+    o["setpoint_w"] = range(e.lo_w, e.hi_w);
+    o["until"] = e.until;
+  } else {
+    o["setpoint_w"] = nullptr;
+  }
+  auto env = svc.runtime().engine().envelope_of(e.station, e.evse, now, svc.runtime().config().default_duration_s);
+  if (env.ok()) o["envelope_w"] = range(env->min_w, env->max_w);
+  return o;
+}
+
+// Applied decisions carry the signed command: into the answer, or (output: outbox)
+// into the outbox, committed in one transaction before the answer leaves.
+class Emitted {
+ public:
+  Emitted(DispatchService& svc, const Request& req) : svc_(svc), req_(req) {}
+
+  json::object entry(Decision& d) {
+    svc_.count(dispatch::to_string(d.outcome), d.reason);
+    json::object out{{"decision", d.to_json()}};
+    if (d.command) {
+      add(out, std::move(*d.command), d.station);
+    } else if (d.applied()) {
+      out["command_error"] = d.detail;  // applied, but nothing could be signed
+    }
+    return out;
+  }
+
+  void add(json::object& out, json::object command, const std::string& station) {
+    if (svc_.runtime().config().output != app::DispatchOutput::Outbox) {
+      out["command"] = std::move(command);
+      return;
+    }
+    auto c = claimed(command);
+    store::OutboxEntry e;
+    // Sequence numbers are per (signer, station): a re-keyed signer starts again at 1.
+    e.id = "dispatch:" + station + ":" + (c ? c->signer.substr(0, 11) + ":" + std::to_string(c->seq) : std::string("?"));
+    e.station = station;
+    e.profile = "dispatch";
+    e.action = dispatch::kSetChargingProfile;
+    e.payload = json::serialize(command);
+    e.due = e.enqueued_at = svc_.now();
+    out["outbox_id"] = e.id;
+    held_[e.id] = std::move(command);
+    queue_.push_back(std::move(e));
+  }
+
+  // One commit for the whole answer.
+  void commit() {
+    if (queue_.empty()) return;
+    json::object what{{"entries", queue_.size()}};
+    auto st = svc_.store().enqueue_outbox(
+        std::move(queue_), store::AuditEvent{actor_of(req_), "dispatch.outbox", "outbox", json::serialize(what)});
+    queue_.clear();
+    if (st.ok()) held_.clear();
+    else failure_ = st.error().code + ": " + st.error().message;
+  }
+
+  // After a failed commit the commands go back into the answer: the caller can still
+  // deliver them.
+  void patch(json::value& v) {
+    if (!failure_ || !v.is_object()) return;
+    json::object& out = v.get_object();
+    const json::value* id = out.if_contains("outbox_id");
+    if (!id || !id->is_string()) return;
+    auto it = held_.find(std::string(id->get_string()));
+    if (it == held_.end()) return;
+    out["command"] = std::move(it->second);
+    out["outbox_error"] = *failure_;
+    out.erase("outbox_id");
+  }
+
+ private:
+  DispatchService& svc_;
+  const Request& req_;
+  std::vector<store::OutboxEntry> queue_;
+  std::map<std::string, json::object> held_;
+  std::optional<std::string> failure_;
+};
+
+Result<std::size_t> limit_of(const Request& req, std::size_t max) {
+  auto v = req.query_value("limit");
+  if (!v) return std::min<std::size_t>(100, max);
+  bool digits = !v->empty() && v->size() <= 9;
+  for (char c : *v) digits = digits && std::isdigit(static_cast<unsigned char>(c));
+  std::size_t n = digits ? static_cast<std::size_t>(std::stoul(*v)) : 0;
+  if (n < 1 || n > max) return reject("usage.bad_value", "limit must be a whole number from 1 to " + std::to_string(max));
+  return n;
+}
+
+Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) {
+  auto body = strict_body(req);
+  if (!body.ok()) return error_reply(body.error());
+  auto& engine = svc.runtime().engine();
+  Emitted emitted(svc, req);
+  const json::value* batch = body->if_contains("batch");
+  if (!batch) {
+    if (auto c = claimed(*body))
+      if (auto st = owners.check(req, c->station); !st.ok()) return error_reply(st.error());
+    Decision d = engine.submit(*body, svc.now());
+    json::value out = emitted.entry(d);
+    emitted.commit();
+    emitted.patch(out);
+    return json_reply(out);
+  }
+  if (body->size() != 1)
+    return error_reply(reject("dispatch.bad_batch", "a batch is {\"batch\":[entries]} and nothing else"));
+  if (!batch->is_array() || batch->get_array().empty())
+    return error_reply(reject("dispatch.bad_batch", "batch must be a non-empty array of signed batch entries"));
+  const std::size_t max = svc.runtime().config().max_batch;
+  if (batch->get_array().size() > max)
+    return error_reply(reject("dispatch.batch_too_large", "a batch holds at most " + std::to_string(max) +
+                                                              " entries (dispatch.max_batch), not " +
+                                                              std::to_string(batch->get_array().size())));
+  std::vector<json::object> entries;
+  entries.reserve(batch->get_array().size());
+  for (std::size_t i = 0; i < batch->get_array().size(); ++i) {
+    const json::value& e = batch->get_array()[i];
+    if (!e.is_object()) return error_reply(reject("dispatch.bad_batch", "batch entry " + std::to_string(i) + " is not an object"));
+    if (auto c = claimed(e.get_object()))
+      if (auto st = owners.check(req, c->station); !st.ok()) return error_reply(st.error());
+    entries.push_back(e.get_object());
+  }
+  std::vector<Decision> ds = engine.submit_batch(entries, svc.now());
+  json::array results;
+  results.reserve(ds.size());
+  std::size_t counts[3] = {0, 0, 0};
+  for (auto& d : ds) {
+    ++counts[static_cast<int>(d.outcome)];
+    results.push_back(emitted.entry(d));
+  }
+  emitted.commit();
+  for (auto& r : results) emitted.patch(r);
+  return json_reply(json::object{{"results", std::move(results)},
+                                 {"applied", counts[static_cast<int>(Outcome::Applied)]},
+                                 {"clamped", counts[static_cast<int>(Outcome::Clamped)]},
+                                 {"rejected", counts[static_cast<int>(Outcome::Rejected)]}});
+}
+
+Reply target(DispatchService& svc, const Owners& owners, const Request& req) {
+  auto body = strict_body(req);
+  if (!body.ok()) return error_reply(body.error());
+  if (const json::value* stations = body->if_contains("stations"); stations && stations->is_array())
+    for (const auto& s : stations->get_array())
+      if (s.is_string())
+        if (auto st = owners.check(req, std::string(s.get_string())); !st.ok()) return error_reply(st.error());
+  dispatch::FleetDecision fd = svc.runtime().engine().submit_target(*body, svc.now());
+  svc.count(dispatch::to_string(fd.outcome), fd.reason);
+  Emitted emitted(svc, req);
+  json::array commands;
+  commands.reserve(fd.setpoints.size());
+  for (auto& d : fd.setpoints) {
+    json::object c{{"station", d.station}, {"evse", d.evse}};
+    if (d.command) emitted.add(c, std::move(*d.command), d.station);
+    commands.push_back(std::move(c));
+  }
+  emitted.commit();
+  for (auto& c : commands) emitted.patch(c);
+  json::object out{{"decision", fd.to_json()}, {"commands", std::move(commands)}};
+  return json_reply(out);
+}
+
+// A session's owner: the station it is (or is to be) plugged into.
+Status check_ev(DispatchService& svc, const Owners& owners, const Request& req, const std::string& ev) {
+  if (!req.caller || req.caller->role != "aggregator") return Ok{};
+  dispatch::Fleet fleet = svc.runtime().engine().fleet();
+  const dispatch::Session* s = fleet.session_of(ev);
+  if (!s) return Ok{};  // the engine answers dispatch.unknown_ev
+  return owners.check(req, s->station);
+}
+
+Reply start_session(DispatchService& svc, const Owners& owners, const Request& req) {
+  auto body = strict_body(req);
+  if (!body.ok()) return error_reply(body.error());
+  auto s = dispatch::session_from_json(*body, "session");
+  if (!s.ok()) return error_reply(s.error());
+  if (auto st = owners.check(req, s->station); !st.ok()) return error_reply(st.error());
+  if (auto st = check_ev(svc, owners, req, s->ev); !st.ok()) return error_reply(st.error());
+  json::object out{{"session", session_json(*s)}};
+  if (auto st = svc.runtime().engine().start_session(std::move(*s)); !st.ok()) return error_reply(st.error());
+  return json_reply(out);
+}
+
+Reply stop_session(DispatchService& svc, const Owners& owners, const Request& req) {
+  const std::string& ev = req.param("ev");
+  if (auto st = check_ev(svc, owners, req, ev); !st.ok()) return error_reply(st.error());
+  if (auto st = svc.runtime().engine().stop_session(ev); !st.ok()) return error_reply(st.error());
+  return json_reply(json::object{{"stopped", ev}});
+}
+
+Reply telemetry(DispatchService& svc, const Owners& owners, const Request& req) {
+  auto body = strict_body(req);
+  if (!body.ok()) return error_reply(body.error());
+  for (const auto& m : *body)
+    if (m.key() != "ev" && m.key() != "soc" && m.key() != "at")
+      return error_reply(reject("request.bad_json", "unknown member \"" + std::string(m.key().substr(0, 64)) +
+                                                        "\" (expected ev, soc and optionally at)"));
+  auto ev = json_string_member(*body, "ev");
+  if (!ev.ok()) return error_reply(ev.error());
+  const json::value* soc = body->if_contains("soc");
+  if (!soc || !soc->is_number())
+    return error_reply(reject("request.bad_json", "soc must be a number from 0 to 1 (state of charge)"));
+  std::int64_t at = svc.now();
+  if (const json::value* a = body->if_contains("at")) {
+    if (!a->is_int64()) return error_reply(reject("request.bad_json", "at must be a Unix time in seconds"));
+    at = a->get_int64();
+  }
+  if (auto st = check_ev(svc, owners, req, *ev); !st.ok()) return error_reply(st.error());
+  const double value = soc->to_number<double>();
+  if (auto st = svc.runtime().engine().update_soc(*ev, value, at); !st.ok()) return error_reply(st.error());
+  return json_reply(json::object{{"ev", *ev}, {"soc", value}, {"at", at}});
+}
+
+Reply station(DispatchService& svc, const Owners& owners, const Request& req) {
+  const std::string& id = req.param("station");
+  if (auto st = owners.check(req, id); !st.ok()) return error_reply(st.error());
+  const std::int64_t now = svc.now();
+  auto evses = svc.runtime().engine().station_status(id, now);
+  if (!evses.ok()) return error_reply(evses.error());
+  json::array list;
+  for (const auto& e : *evses) list.push_back(evse_json(svc, e, now));
+  return json_reply(json::object{{"station", id}, {"at", now}, {"evses", std::move(list)}});
+}
+
+Reply site(DispatchService& svc, const Owners& owners, const Request& req) {
+  const std::int64_t now = svc.now();
+  auto s = svc.runtime().engine().site_status(req.param("site"), now);
+  if (!s.ok()) return error_reply(s.error());
+  json::array list;
+  for (const auto& e : s->evses)
+    if (owners.visible(req, e.station)) list.push_back(evse_json(svc, e, now));
+  return json_reply(json::object{
+      {"site", s->site.id},
+      {"at", now},
+      {"import_limit_w", s->site.import_limit_w},
+      {"export_limit_w", s->site.export_limit_w},
+      {"policy", s->site.policy == dispatch::EnforcementPolicy::Reject ? "reject" : "clamp"},
+      {"committed_w", range(s->committed_min_w, s->committed_max_w)},
+      {"evses", std::move(list)}});
+}
+
+Reply decisions(DispatchService& svc, const Owners& owners, const Request& req) {
+  const std::size_t max = std::max<std::size_t>(1, svc.runtime().config().decision_log);
+  auto limit = limit_of(req, max);
+  if (!limit.ok()) return error_reply(limit.error());
+  const bool aggregator = req.caller && req.caller->role == "aggregator";
+  // An aggregator sees the decisions about its own stations: look further back for them.
+  auto ds = svc.runtime().engine().decisions(aggregator ? max : *limit);
+  json::array out;
+  std::vector<const Decision*> shown;
+  for (auto it = ds.rbegin(); it != ds.rend() && shown.size() < *limit; ++it)
+    if (!aggregator || owners.visible(req, it->station))
+      shown.push_back(&*it);
+  for (auto it = shown.rbegin(); it != shown.rend(); ++it) out.push_back((*it)->to_json());
+  return json_reply(json::object{{"decisions", std::move(out)}});
+}
+
+}  // namespace
+
+void DispatchService::count(const std::string& outcome, const std::string& reason) {
+  std::lock_guard g(mu_);
+  ++decisions_[{outcome, reason}];
+}
+
+std::string DispatchService::metrics_text() const {
+  std::lock_guard g(mu_);
+  std::string out =
+      "# HELP gridtrust_dispatch_decisions_total Setpoint and fleet-target decisions by outcome and reason code.\n"
+      "# TYPE gridtrust_dispatch_decisions_total counter\n";
+  for (const auto& [key, n] : decisions_)
+    out += "gridtrust_dispatch_decisions_total{outcome=\"" + key.first + "\",reason=\"" + key.second + "\"} " +
+           std::to_string(n) + "\n";
+  return out;
+}
+
+void add_dispatch_routes(Router& router, DispatchService& service) {
+  auto owners = std::make_shared<const Owners>(service.runtime().engine().fleet());
+  DispatchService* svc = &service;
+  auto bind = [svc, owners](Reply (*fn)(DispatchService&, const Owners&, const Request&)) -> Handler {
+    return [svc, owners, fn](const Request& req) { return fn(*svc, *owners, req); };
+  };
+  router.add("POST", "/v1/dispatch/setpoints", Access::roles, bind(setpoints), kSubmitters);
+  router.add("POST", "/v1/dispatch/targets", Access::roles, bind(target), kSubmitters);
+  router.add("POST", "/v1/dispatch/sessions", Access::roles, bind(start_session), kSubmitters);
+  router.add("DELETE", "/v1/dispatch/sessions/{ev}", Access::roles, bind(stop_session), kSubmitters);
+  router.add("POST", "/v1/dispatch/telemetry", Access::roles, bind(telemetry), kSubmitters);
+  router.add("GET", "/v1/dispatch/sites/{site}", Access::roles, bind(site), kReaders);
+  router.add("GET", "/v1/dispatch/stations/{station}", Access::roles, bind(station), kReaders);
+  router.add("GET", "/v1/dispatch/decisions", Access::roles, bind(decisions), kReaders);
+}
+
+void add_dispatch_disabled_routes(Router& router) {
+  Handler off = [](const Request&) {
+    return error_reply(reject("dispatch.disabled", "the dispatch engine is off (dispatch.enabled in gridtrust.yaml)"));
+  };
+  for (const char* method : {"GET", "POST", "DELETE"})
+    router.add(method, "/v1/dispatch/{rest...}", Access::roles, off, kReaders);
+}
+
+}  // namespace gridtrust::daemon

@@ -1,0 +1,722 @@
+#include "dispatch/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include <boost/json.hpp>
+
+#include "core/digest.h"
+#include "dispatch/charging_profile.h"
+
+namespace gridtrust::dispatch {
+
+namespace json = boost::json;
+
+const char* to_string(Outcome o) {
+  switch (o) {
+    case Outcome::Applied: return "applied";
+    case Outcome::Clamped: return "clamped";
+    case Outcome::Rejected: return "rejected";
+  }
+  return "?";
+}
+
+namespace {
+
+// verify_command's own sequence step is deferred: the engine checks the sequence
+// itself after the station lookup, per entry of a batch, with one durable commit for
+// a whole batch (store::Store::accept_sequences).
+class DeferredReplay final : public protocol::ReplayGuard {
+ public:
+  Status accept(const std::string&, const std::string&, std::uint64_t) override { return Ok{}; }
+};
+
+std::string pair_key(const std::string& a, const std::string& b) { return a + '\n' + b; }
+
+constexpr double kTolerance = 1e-6;  // W: what counts as "inside" the envelope
+
+json::array range(double lo, double hi) { return json::array{lo, hi}; }
+
+}  // namespace
+
+std::string dispatch_code_for(const std::string& code) {
+  static const std::unordered_map<std::string, std::string> map = {
+      {"verify.unsigned", "dispatch.unsigned"},
+      {"verify.malformed", "dispatch.bad_signature"},
+      {"jws.malformed", "dispatch.bad_signature"},
+      {"jws.unsupported_alg", "dispatch.bad_signature"},
+      {"jws.crit", "dispatch.bad_signature"},
+      {"jws.bad_signature", "dispatch.bad_signature"},
+      {"jws.alg_mismatch", "dispatch.bad_signature"},
+      {"batch.bad_path", "dispatch.bad_signature"},
+      {"batch.mixed", "dispatch.bad_signature"},
+      {"batch.incomplete", "dispatch.bad_signature"},
+      {"verify.unknown_signer", "dispatch.unknown_signer"},
+      {"verify.untrusted_chain", "dispatch.untrusted_signer"},
+      {"verify.not_dispatch_authority", "dispatch.not_dispatch_authority"},
+      {"verify.signer_not_yet_valid", "dispatch.signer_not_valid"},
+      {"verify.signer_expired", "dispatch.signer_not_valid"},
+      {"verify.signer_revoked", "dispatch.signer_revoked"},
+      {"verify.lifetime_too_long", "dispatch.lifetime_too_long"},
+      {"verify.not_yet_valid", "dispatch.future_dated"},
+      {"verify.expired", "dispatch.expired"},
+      {"verify.wrong_station", "dispatch.wrong_station"},
+      {"verify.wrong_action", "dispatch.wrong_action"},
+      {"verify.replay", "dispatch.replay"},
+  };
+  auto it = map.find(code);
+  if (it != map.end()) return it->second;
+  if (code.rfind("json.", 0) == 0) return "dispatch.bad_signature";
+  return code;  // store.*, hsm.*, internal.*: not the message's fault
+}
+
+std::string organisation_of(const std::string& subject) {
+  // X509_NAME_oneline: "/CN=agg-1/O=Fleet"
+  std::size_t pos = 0;
+  while ((pos = subject.find("/O=", pos)) != std::string::npos) {
+    const std::size_t start = pos + 3;
+    const std::size_t end = subject.find('/', start);
+    return subject.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  }
+  return {};
+}
+
+json::object Decision::to_json() const {
+  json::object o{{"outcome", to_string(outcome)}, {"reason", reason}, {"at", at}};
+  if (!detail.empty()) o["detail"] = detail;
+  if (!station.empty()) o["station"] = station;
+  if (evse) o["evse"] = evse;
+  if (!ev.empty()) o["ev"] = ev;
+  if (!signer.empty()) o["signer"] = signer;
+  if (seq) o["seq"] = seq;
+  if (mode) {
+    o["mode"] = to_string(*mode);
+    o["requested_w"] = range(requested_lo_w, requested_hi_w);
+    o["envelope_w"] = range(envelope_min_w, envelope_max_w);
+    if (outcome != Outcome::Rejected) o["applied_w"] = range(applied_lo_w, applied_hi_w);
+  }
+  return o;
+}
+
+json::object FleetDecision::to_json() const {
+  json::object o{{"outcome", to_string(outcome)}, {"reason", reason},       {"group", group},
+                 {"target_w", target_w},         {"delivered_w", delivered_w}, {"shortfall_w", shortfall_w}};
+  if (!detail.empty()) o["detail"] = detail;
+  if (!signer.empty()) o["signer"] = signer;
+  if (seq) o["seq"] = seq;
+  json::array sp;
+  for (const auto& d : setpoints)
+    sp.push_back(json::object{{"station", d.station}, {"evse", d.evse}, {"ev", d.ev}, {"w", d.applied_lo_w},
+                              {"envelope_w", range(d.envelope_min_w, d.envelope_max_w)}});
+  o["setpoints"] = std::move(sp);
+  return o;
+}
+
+// ---- outgoing ----
+
+StoreOutgoingSigner::StoreOutgoingSigner(protocol::CommandSigner signer, store::Store& store, std::int64_t lifetime_s)
+    : signer_(std::move(signer)), store_(store), lifetime_s_(lifetime_s),
+      fingerprint_(base64url_encode(sha256(signer_.certificate_der))) {}
+
+Result<std::vector<json::object>> StoreOutgoingSigner::sign(std::vector<protocol::BatchItem> items, std::int64_t now) {
+  for (auto& item : items) {
+    for (;;) {
+      {
+        std::lock_guard g(mu_);
+        auto& [next, end] = blocks_[item.claims.station];
+        if (next != end) {
+          item.claims.seq = next++;
+          break;
+        }
+      }
+      // Reserved durably before use (a crash skips numbers, never reuses one), outside
+      // the lock so that reservations for different stations share group commits.
+      GT_TRY_ASSIGN(std::uint64_t first, store_.reserve_sequences(fingerprint_, item.claims.station, 64));
+      std::lock_guard g(mu_);
+      auto& [next, end] = blocks_[item.claims.station];
+      if (next == end) {
+        next = first;
+        end = first + 64;
+      }  // else another thread refilled first: this block is skipped, as after a crash
+    }
+  }
+  protocol::SignTimes times{now, lifetime_s_, false};
+  if (items.size() == 1) {
+    GT_TRY_ASSIGN(json::object one, protocol::sign_command(std::move(items[0].message), signer_, items[0].claims, times));
+    std::vector<json::object> out;
+    out.push_back(std::move(one));
+    return out;
+  }
+  return protocol::sign_batch(std::move(items), signer_, times);
+}
+
+// ---- engine ----
+
+Engine::Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store& store, EngineOptions options,
+               OutgoingSigner* outgoing)
+    : Engine(std::move(fleet), resolver, &store, std::move(options), outgoing) {}
+
+Engine::Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store* store, EngineOptions options,
+               OutgoingSigner* outgoing)
+    : resolver_(resolver), store_(store), options_(std::move(options)), outgoing_(outgoing), fleet_(std::move(fleet)) {
+  for (const auto& [key, e] : fleet_.evses) site_evses_[fleet_.stations.at(e.station).site].push_back(key);
+  for (const auto& [key, s] : fleet_.sessions) ev_index_[s.ev] = key;
+}
+
+Decision Engine::submit(const json::object& message, std::int64_t now) {
+  DeferredReplay deferred;
+  protocol::VerifyOptions o;
+  o.now = now;
+  o.max_clock_skew_s = options_.max_clock_skew_s;
+  o.max_lifetime_s = options_.max_lifetime_s;
+  o.action = kSetChargingProfile;
+  Pending p;
+  p.d.at = now;
+  p.message = &message;
+  auto v = protocol::verify_command(message, o, resolver_, deferred);
+  if (!v.ok()) {
+    p.d.reason = dispatch_code_for(v.error().code);
+    p.d.detail = v.error().code + ": " + v.error().message;
+    p.done = true;
+  } else {
+    p.d.station = v->claims.station;
+    p.d.signer = v->signer_fingerprint;
+    p.d.seq = v->claims.seq;
+    p.organisation = organisation_of(v->signer_subject);
+  }
+  std::vector<Pending*> ps{&p};
+  finish(ps, now);
+  return std::move(p.d);
+}
+
+std::vector<Decision> Engine::submit_batch(const std::vector<json::object>& entries, std::int64_t now) {
+  DeferredReplay deferred;
+  protocol::VerifyOptions o;
+  o.now = now;
+  o.max_clock_skew_s = options_.max_clock_skew_s;
+  o.max_lifetime_s = options_.max_lifetime_s;
+  o.action = kSetChargingProfile;
+  std::vector<Pending> pending(entries.size());
+  auto v = protocol::verify_batch(entries, o, resolver_, deferred);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    Pending& p = pending[i];
+    p.d.at = now;
+    p.message = &entries[i];
+    if (!v.ok()) {
+      p.d.reason = dispatch_code_for(v.error().code);
+      p.d.detail = v.error().code + ": " + v.error().message;
+      p.done = true;
+      continue;
+    }
+    const auto& vc = (*v)[i];
+    p.d.station = vc.claims.station;
+    p.d.signer = vc.signer_fingerprint;
+    p.d.seq = vc.claims.seq;
+    p.organisation = organisation_of(vc.signer_subject);
+  }
+  std::vector<Pending*> ps;
+  ps.reserve(pending.size());
+  for (auto& p : pending) ps.push_back(&p);
+  finish(ps, now);
+  std::vector<Decision> out;
+  out.reserve(pending.size());
+  for (auto& p : pending) out.push_back(std::move(p.d));
+  return out;
+}
+
+void Engine::finish(std::vector<Pending*>& ps, std::int64_t now) {
+  {
+    std::lock_guard g(mu_);
+    for (Pending* p : ps)
+      if (!p->done && !fleet_.stations.count(p->d.station)) {
+        p->d.reason = "dispatch.unknown_station";
+        p->d.detail = "station " + p->d.station + " is not in the fleet registry";
+        p->done = true;
+      }
+  }
+  check_sequences(ps);
+  std::vector<Pending*> applied;
+  {
+    std::lock_guard g(mu_);
+    for (Pending* p : ps) {
+      if (!p->done) decide_locked(*p, now);
+      if (p->d.applied()) applied.push_back(p);
+    }
+    for (Pending* p : ps) log_locked(p->d);
+  }
+  emit(applied, now);
+  std::vector<const Decision*> ds;
+  ds.reserve(ps.size());
+  for (Pending* p : ps) ds.push_back(&p->d);
+  record(ds, ds.size() == 1 ? "dispatch.setpoint" : "dispatch.batch");
+}
+
+void Engine::check_sequences(std::vector<Pending*>& ps) {
+  std::vector<store::Store::SequenceClaim> claims;
+  std::vector<Pending*> who;
+  {
+    std::lock_guard g(seq_mu_);
+    for (Pending* p : ps) {
+      if (p->done) continue;
+      auto it = accepted_seq_.find(pair_key(p->d.signer, p->d.station));
+      if (it != accepted_seq_.end() && p->d.seq <= it->second) {
+        p->d.reason = "dispatch.replay";
+        p->d.detail = "sequence " + std::to_string(p->d.seq) + " is not above " + std::to_string(it->second);
+        p->done = true;
+        continue;
+      }
+      claims.push_back({p->d.signer, p->d.station, p->d.seq});
+      who.push_back(p);
+    }
+  }
+  if (claims.empty()) return;
+  Result<std::vector<bool>> r = std::vector<bool>(claims.size(), true);  // in memory only, without a store
+  if (store_) r = store_->accept_sequences(claims);                    // durable before anything is emitted
+  std::lock_guard g(seq_mu_);
+  for (std::size_t i = 0; i < who.size(); ++i) {
+    Pending* p = who[i];
+    if (!r.ok()) {
+      p->d.reason = r.error().code;
+      p->d.detail = r.error().message;
+      p->done = true;
+    } else if (!(*r)[i]) {
+      p->d.reason = "dispatch.replay";
+      p->d.detail = "sequence " + std::to_string(p->d.seq) + " is not above the last accepted one";
+      p->done = true;
+    } else {
+      auto& last = accepted_seq_[pair_key(p->d.signer, p->d.station)];
+      last = std::max(last, p->d.seq);
+    }
+  }
+}
+
+EnvelopeInput Engine::envelope_input_locked(const Evse& evse, const std::string& key, std::int64_t now,
+                                            double duration_s, bool ramp) const {
+  EnvelopeInput in;
+  in.evse = &evse;
+  const Station& station = fleet_.stations.at(evse.station);
+  in.site = &fleet_.sites.at(station.site);
+  auto s = fleet_.sessions.find(key);
+  in.session = s == fleet_.sessions.end() ? nullptr : &s->second;
+  for (const auto& other : site_evses_.at(station.site)) {
+    if (other == key) continue;
+    auto st = state_.find(other);
+    if (st == state_.end() || st->second.until <= now) continue;
+    in.others_max_w += st->second.hi_w;
+    in.others_min_w += st->second.lo_w;
+  }
+  auto mine = state_.find(key);
+  if (mine != state_.end()) {
+    in.last_w = mine->second.last_w;
+    in.last_at = mine->second.last_at;
+  }
+  in.apply_ramp = ramp;
+  in.now = now;
+  in.duration_s = duration_s;
+  return in;
+}
+
+void Engine::decide_locked(Pending& p, std::int64_t now) {
+  Decision& d = p.d;
+  auto fail = [&](std::string code, std::string why) {
+    d.reason = std::move(code);
+    d.detail = std::move(why);
+    d.outcome = Outcome::Rejected;
+  };
+  const Station& station = fleet_.stations.at(d.station);
+  // A message reordered behind a later one that another thread applied first.
+  auto& applied_seq = applied_seq_[pair_key(d.signer, d.station)];
+  if (d.seq <= applied_seq) return fail("dispatch.replay", "a later sequence number was applied first");
+  applied_seq = d.seq;
+  if (p.organisation.empty() || p.organisation != station.aggregator)
+    return fail("dispatch.wrong_aggregator",
+                "station " + d.station + " belongs to " + station.aggregator + ", the signer to '" + p.organisation + "'");
+  auto sp = parse_setpoint(*p.message, d.station, options_.default_duration_s);
+  if (!sp.ok()) return fail(sp.error().code, sp.error().message);
+  d.evse = sp->evse;
+  d.mode = sp->mode;
+  d.requested_lo_w = sp->lo_w;
+  d.requested_hi_w = sp->hi_w;
+  const std::string key = evse_key(d.station, sp->evse);
+  auto evse = fleet_.evses.find(key);
+  if (evse == fleet_.evses.end())
+    return fail("dispatch.unknown_evse", "station " + d.station + " has no EVSE " + std::to_string(sp->evse));
+  auto session = fleet_.sessions.find(key);
+  if (session != fleet_.sessions.end()) d.ev = session->second.ev;
+  // The ramp rate binds setpoints the engine sets directly; Idle (stop) is always
+  // allowed, and an ExternalSetpoint range is ramped by the station itself.
+  const bool ramp = sp->mode == OperationMode::CentralSetpoint;
+  const Envelope env = compute_envelope(envelope_input_locked(evse->second, key, now, sp->duration_s, ramp));
+  d.envelope_min_w = env.min_w;
+  d.envelope_max_w = env.max_w;
+  const bool over = sp->hi_w > env.max_w + kTolerance;
+  const bool under = sp->lo_w < env.min_w - kTolerance;
+  if (!over && !under) {
+    d.outcome = Outcome::Applied;
+    d.reason = kApplied;
+    d.applied_lo_w = sp->lo_w;
+    d.applied_hi_w = sp->hi_w;
+  } else {
+    const char* why = over ? env.max_reason : env.min_reason;
+    const Site& site = fleet_.sites.at(station.site);
+    if (site.policy == EnforcementPolicy::Reject)
+      return fail(why, std::string("outside the envelope [") + std::to_string(env.min_w) + ", " +
+                           std::to_string(env.max_w) + "] W; site policy is reject");
+    d.outcome = Outcome::Clamped;
+    d.reason = why;
+    d.applied_lo_w = std::clamp(sp->lo_w, env.min_w, env.max_w);
+    d.applied_hi_w = std::clamp(sp->hi_w, env.min_w, env.max_w);
+  }
+  EvseState& st = state_[key];
+  st.lo_w = d.applied_lo_w;
+  st.hi_w = d.applied_hi_w;
+  st.until = now + static_cast<std::int64_t>(std::ceil(sp->duration_s));
+  if (sp->mode != OperationMode::ExternalSetpoint) {
+    st.last_w = d.applied_lo_w;
+    st.last_at = now;
+  }
+  p.setpoint = std::move(*sp);
+}
+
+void Engine::emit(std::vector<Pending*>& applied, std::int64_t now) {
+  if (applied.empty() || !options_.emit_commands) return;
+  std::vector<protocol::BatchItem> items;
+  items.reserve(applied.size());
+  for (Pending* p : applied) {
+    json::object cmd = applied_request(*p->message, *p->setpoint, p->d.applied_lo_w, p->d.applied_hi_w,
+                                       p->d.envelope_min_w, p->d.envelope_max_w);
+    items.push_back({std::move(cmd), {kSetChargingProfile, p->d.station, 0}});
+  }
+  if (!outgoing_) {
+    for (std::size_t i = 0; i < applied.size(); ++i) applied[i]->d.command = std::move(items[i].message);
+    return;
+  }
+  auto signed_items = outgoing_->sign(std::move(items), now);
+  for (std::size_t i = 0; i < applied.size(); ++i) {
+    if (signed_items.ok()) applied[i]->d.command = std::move((*signed_items)[i]);
+    else applied[i]->d.detail = "applied, but the command could not be signed: " + signed_items.error().code;
+  }
+}
+
+void Engine::record(const std::vector<const Decision*>& ds, const char* action) {
+  if (!options_.audit || !store_ || ds.empty()) return;
+  store::AuditEvent e;
+  e.actor = options_.actor;
+  e.action = action;
+  if (ds.size() == 1) {
+    e.subject = ds[0]->evse ? evse_key(ds[0]->station, ds[0]->evse) : ds[0]->station;
+    e.details = json::serialize(ds[0]->to_json());
+  } else {
+    e.subject = "batch/" + std::to_string(ds.size());
+    json::array all;
+    all.reserve(ds.size());
+    for (const Decision* d : ds) all.push_back(d->to_json());
+    e.details = json::serialize(json::object{{"decisions", std::move(all)}});
+  }
+  (void)store_->append_audit_async(std::move(e));  // off the request path; the writer commits it
+}
+
+void Engine::log_locked(const Decision& d) {
+  if (options_.decision_log_size == 0) return;
+  log_.push_back(d);
+  log_.back().command.reset();
+  while (log_.size() > options_.decision_log_size) log_.pop_front();
+}
+
+// ---- fleet targets ----
+
+FleetDecision Engine::submit_target(const json::object& message, std::int64_t now) {
+  FleetDecision fd;
+  DeferredReplay deferred;
+  protocol::VerifyOptions o;
+  o.now = now;
+  o.max_clock_skew_s = options_.max_clock_skew_s;
+  o.max_lifetime_s = options_.max_lifetime_s;
+  o.action = kFleetTargetAction;
+  auto fail = [&](std::string code, std::string why) {
+    fd.outcome = Outcome::Rejected;
+    fd.reason = std::move(code);
+    fd.detail = std::move(why);
+    Decision d;
+    d.at = now;
+    d.station = fd.group.empty() ? "fleet" : fleet_target_station(fd.group);
+    d.reason = fd.reason;
+    d.detail = fd.detail;
+    d.signer = fd.signer;
+    d.seq = fd.seq;
+    {
+      std::lock_guard g(mu_);
+      log_locked(d);
+    }
+    record({&d}, "dispatch.target");
+    return fd;
+  };
+  auto v = protocol::verify_command(message, o, resolver_, deferred);
+  if (!v.ok()) return fail(dispatch_code_for(v.error().code), v.error().code + ": " + v.error().message);
+  fd.signer = v->signer_fingerprint;
+  fd.seq = v->claims.seq;
+  auto t = parse_fleet_target(message, options_.default_duration_s);
+  if (!t.ok()) return fail(t.error().code, t.error().message);
+  fd.group = t->group;
+  if (v->claims.station != fleet_target_station(t->group))
+    return fail("dispatch.bad_target", "signed for " + v->claims.station + ", not for group " + t->group);
+  const std::string org = organisation_of(v->signer_subject);
+  std::optional<Rejection> problem;
+  {
+    std::lock_guard g(mu_);
+    for (const auto& s : t->stations)
+      if (!problem && !fleet_.stations.count(s))
+        problem = reject("dispatch.unknown_station", "station " + s + " is not in the fleet registry");
+  }
+  if (problem) return fail(problem->code, problem->message);
+  Pending p;
+  p.d.signer = fd.signer;
+  p.d.station = v->claims.station;
+  p.d.seq = fd.seq;
+  std::vector<Pending*> ps{&p};
+  check_sequences(ps);
+  if (p.done) return fail(p.d.reason, p.d.detail);
+  {
+    std::lock_guard g(mu_);
+    auto& applied_seq = applied_seq_[pair_key(fd.signer, p.d.station)];
+    if (fd.seq <= applied_seq) problem = reject("dispatch.replay", "a later sequence number was applied first");
+    else applied_seq = fd.seq;
+    for (const auto& s : t->stations)
+      if (!problem && (org.empty() || fleet_.stations.at(s).aggregator != org))
+        problem = reject("dispatch.wrong_aggregator", "station " + s + " does not belong to '" + org + "'");
+  }
+  if (problem) return fail(problem->code, problem->message);
+  FleetDecision out = apply_target(*t, now, fd.signer, fd.seq);
+  return out;
+}
+
+FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const std::string& signer, std::uint64_t seq) {
+  FleetDecision fd;
+  fd.group = t.group;
+  fd.signer = signer;
+  fd.seq = seq;
+  fd.target_w = t.target_w;
+  std::vector<std::string> keys;
+  std::vector<AllocationUnit> units;
+  std::vector<SiteCapacity> caps;
+  {
+    std::lock_guard g(mu_);
+    std::unordered_map<std::string, std::size_t> site_index;
+    std::vector<std::string> stations = t.stations;
+    std::sort(stations.begin(), stations.end());
+    stations.erase(std::unique(stations.begin(), stations.end()), stations.end());
+    for (const auto& s : stations) {
+      auto st = fleet_.stations.find(s);
+      if (st == fleet_.stations.end()) {
+        fd.reason = "dispatch.unknown_station";
+        fd.detail = "station " + s + " is not in the fleet registry";
+        return fd;
+      }
+      auto first = fleet_.sessions.lower_bound(s + "#");
+      for (auto it = first; it != fleet_.sessions.end() && it->second.station == s; ++it) keys.push_back(it->first);
+    }
+    std::unordered_map<std::string, char> in_set;
+    for (const auto& k : keys) in_set.emplace(k, 1);
+    units.reserve(keys.size());
+    std::vector<std::pair<double, double>> others;  // per site: the EVSEs outside the target
+    for (const auto& k : keys) {
+      const Session& s = fleet_.sessions.at(k);
+      const std::string& site_id = fleet_.stations.at(s.station).site;
+      auto [si, fresh] = site_index.emplace(site_id, caps.size());
+      if (fresh) {
+        const Site& site = fleet_.sites.at(site_id);
+        double omax = 0, omin = 0;
+        for (const auto& other : site_evses_.at(site_id)) {
+          if (in_set.count(other)) continue;
+          auto st = state_.find(other);
+          if (st == state_.end() || st->second.until <= now) continue;
+          omax += st->second.hi_w;
+          omin += st->second.lo_w;
+        }
+        caps.push_back({site.import_limit_w - omax, -site.export_limit_w - omin});
+        others.emplace_back(omax, omin);
+      }
+      EnvelopeInput in;
+      in.evse = &fleet_.evses.at(k);
+      in.session = &s;
+      in.site = &fleet_.sites.at(site_id);
+      in.others_max_w = others[si->second].first;
+      in.others_min_w = others[si->second].second;
+      auto mine = state_.find(k);
+      if (mine != state_.end()) {
+        in.last_w = mine->second.last_w;
+        in.last_at = mine->second.last_at;
+      }
+      in.now = now;
+      in.duration_s = t.duration_s;
+      const Envelope env = compute_envelope(in);
+      AllocationUnit u;
+      u.min_w = env.min_w;
+      u.max_w = env.max_w;
+      u.floor_w = env.need_w;
+      u.cost_up = s.alpha_per_kwh * s.eta_charge;
+      u.cost_down = s.alpha_per_kwh / s.eta_discharge;
+      u.site = si->second;
+      units.push_back(u);
+    }
+    const Allocation a = allocate(t.target_w, units, caps, options_.split);
+    fd.delivered_w = a.delivered_w;
+    fd.shortfall_w = a.shortfall_w;
+    fd.setpoints.reserve(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      EvseState& st = state_[keys[i]];
+      st.lo_w = st.hi_w = a.w[i];
+      st.until = now + static_cast<std::int64_t>(std::ceil(t.duration_s));
+      st.last_w = a.w[i];
+      st.last_at = now;
+      const Session& s = fleet_.sessions.at(keys[i]);
+      Decision d;
+      d.outcome = Outcome::Applied;
+      d.reason = kApplied;
+      d.station = s.station;
+      d.evse = s.evse;
+      d.ev = s.ev;
+      d.signer = signer;
+      d.seq = seq;
+      d.mode = OperationMode::CentralSetpoint;
+      d.requested_lo_w = d.requested_hi_w = d.applied_lo_w = d.applied_hi_w = a.w[i];
+      d.envelope_min_w = units[i].min_w;
+      d.envelope_max_w = units[i].max_w;
+      d.need_w = units[i].floor_w;
+      d.at = now;
+      fd.setpoints.push_back(std::move(d));
+    }
+    fd.outcome = fd.shortfall_w == 0 ? Outcome::Applied : Outcome::Clamped;
+    fd.reason = fd.shortfall_w == 0 ? kApplied : "dispatch.shortfall";
+    Decision summary;
+    summary.outcome = fd.outcome;
+    summary.reason = fd.reason;
+    summary.station = fleet_target_station(t.group);
+    summary.signer = signer;
+    summary.seq = seq;
+    summary.requested_lo_w = summary.requested_hi_w = t.target_w;
+    summary.applied_lo_w = summary.applied_hi_w = fd.delivered_w;
+    summary.at = now;
+    log_locked(summary);
+  }
+  if (options_.emit_commands && !fd.setpoints.empty()) {
+    std::vector<protocol::BatchItem> items;
+    items.reserve(fd.setpoints.size());
+    for (const auto& d : fd.setpoints)
+      items.push_back({setpoint_request(d.evse, d.applied_lo_w, t.duration_s, now, options_.emitted_profile_id),
+                       {kSetChargingProfile, d.station, 0}});
+    if (outgoing_) {
+      auto signed_items = outgoing_->sign(std::move(items), now);
+      if (signed_items.ok())
+        for (std::size_t i = 0; i < fd.setpoints.size(); ++i) fd.setpoints[i].command = std::move((*signed_items)[i]);
+      else fd.detail = "applied, but the commands could not be signed: " + signed_items.error().code;
+    } else {
+      for (std::size_t i = 0; i < fd.setpoints.size(); ++i) fd.setpoints[i].command = std::move(items[i].message);
+    }
+  }
+  if (options_.audit && store_) {
+    store::AuditEvent e{options_.actor, "dispatch.target", fleet_target_station(t.group), json::serialize(fd.to_json())};
+    (void)store_->append_audit_async(std::move(e));
+  }
+  return fd;
+}
+
+// ---- registry ----
+
+Status Engine::start_session(Session s) {
+  std::lock_guard g(mu_);
+  GT_TRY(validate_session(fleet_, s, "session " + s.ev));
+  auto known = ev_index_.find(s.ev);
+  if (known != ev_index_.end() && known->second != evse_key(s.station, s.evse))
+    return reject("dispatch.duplicate_id", "EV " + s.ev + " is plugged in at " + known->second);
+  const std::string key = evse_key(s.station, s.evse);
+  ev_index_[s.ev] = key;
+  fleet_.sessions[key] = std::move(s);
+  return Ok{};
+}
+
+Status Engine::stop_session(const std::string& ev) {
+  std::lock_guard g(mu_);
+  auto it = ev_index_.find(ev);
+  if (it == ev_index_.end()) return reject("dispatch.unknown_ev", "no session for EV " + ev);
+  fleet_.sessions.erase(it->second);
+  state_.erase(it->second);  // nothing plugged in: the EVSE is told nothing any more
+  ev_index_.erase(it);
+  return Ok{};
+}
+
+Status Engine::update_soc(const std::string& ev, double soc, std::int64_t) {
+  if (!(soc >= 0 && soc <= 1)) return reject("dispatch.bad_registry", "soc must be within 0..1");
+  std::lock_guard g(mu_);
+  auto it = ev_index_.find(ev);
+  if (it == ev_index_.end()) return reject("dispatch.unknown_ev", "no session for EV " + ev);
+  fleet_.sessions.at(it->second).soc = soc;
+  return Ok{};
+}
+
+Result<Envelope> Engine::envelope_of(const std::string& station, int evse, std::int64_t now, double duration_s) {
+  std::lock_guard g(mu_);
+  if (!fleet_.stations.count(station)) return reject("dispatch.unknown_station", "no station " + station);
+  const std::string key = evse_key(station, evse);
+  auto e = fleet_.evses.find(key);
+  if (e == fleet_.evses.end()) return reject("dispatch.unknown_evse", "no EVSE " + key);
+  return compute_envelope(envelope_input_locked(e->second, key, now, duration_s, true));
+}
+
+Result<std::vector<EvseStatus>> Engine::station_status(const std::string& station, std::int64_t now) {
+  std::lock_guard g(mu_);
+  if (!fleet_.stations.count(station)) return reject("dispatch.unknown_station", "no station " + station);
+  std::vector<EvseStatus> out;
+  for (auto it = fleet_.evses.lower_bound(station + "#"); it != fleet_.evses.end() && it->second.station == station;
+       ++it) {
+    EvseStatus s;
+    s.station = station;
+    s.evse = it->second.id;
+    auto ses = fleet_.sessions.find(it->first);
+    if (ses != fleet_.sessions.end()) s.session = ses->second;
+    auto st = state_.find(it->first);
+    if (st != state_.end() && st->second.until > now) {
+      s.lo_w = st->second.lo_w;
+      s.hi_w = st->second.hi_w;
+      s.until = st->second.until;
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<SiteStatus> Engine::site_status(const std::string& site, std::int64_t now) {
+  std::vector<std::string> stations;
+  SiteStatus out;
+  {
+    std::lock_guard g(mu_);
+    auto it = fleet_.sites.find(site);
+    if (it == fleet_.sites.end()) return reject("dispatch.unknown_site", "no site " + site);
+    out.site = it->second;
+    for (const auto& [id, st] : fleet_.stations)
+      if (st.site == site) stations.push_back(id);
+  }
+  for (const auto& s : stations) {
+    GT_TRY_ASSIGN(auto evses, station_status(s, now));
+    for (auto& e : evses) {
+      out.committed_max_w += e.hi_w;
+      out.committed_min_w += e.lo_w;
+      out.evses.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+std::vector<Decision> Engine::decisions(std::size_t max) const {
+  std::lock_guard g(mu_);
+  const std::size_t n = std::min(max, log_.size());
+  return std::vector<Decision>(log_.end() - static_cast<std::ptrdiff_t>(n), log_.end());
+}
+
+Fleet Engine::fleet() const {
+  std::lock_guard g(mu_);
+  return fleet_;
+}
+
+}  // namespace gridtrust::dispatch

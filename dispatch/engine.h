@@ -1,0 +1,209 @@
+#pragma once
+// The dispatch engine: the one entry point through which a setpoint reaches a
+// charger. submit() follows the order of DESIGN.md "Dispatch engine", each failure
+// with its own reason code (docs/error-codes.md, dispatch.*):
+//   1. signature (protocol::verify_command / verify_batch: form, signer found, JWS)
+//   2. the signer's trust: chain to the dispatch trust anchor, dispatch authority,
+//      validity, revocation (read afresh for every message)
+//   3. freshness (iat/exp against now, the lifetime cap)
+//   4. the target station is in the registry
+//   5. sequence above the last accepted for (signer, station), durable before any
+//      command leaves
+//   6. the station belongs to the signer's aggregator (certificate O= vs registry)
+//   7. the setpoint itself (evseId known, schema-level form, operation mode)
+//   8. the physical envelope (envelope.h), rejected or clamped per the site's policy
+// Every decision, applied, clamped or rejected, carries before/after values and is
+// appended to the audit log.
+//
+// Thread-safe: verification runs outside the engine's lock; the envelope check and
+// the commit of the new setpoint run under it, so that two setpoints for one site see
+// each other.
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "dispatch/allocation.h"
+#include "dispatch/envelope.h"
+#include "dispatch/fleet.h"
+#include "dispatch/setpoint.h"
+#include "protocol/signed_command.h"
+#include "store/store.h"
+
+namespace gridtrust::dispatch {
+
+enum class Outcome { Applied, Clamped, Rejected };
+const char* to_string(Outcome o);
+
+inline constexpr const char* kApplied = "dispatch.applied";
+
+struct Decision {
+  Outcome outcome = Outcome::Rejected;
+  std::string reason;  // kApplied, or the code of the rule that clamped or rejected it
+  std::string detail;  // human message (for verification failures, the protocol code and message)
+  std::string station;
+  int evse = 0;
+  std::string ev;
+  std::string signer;  // x5t#S256 of the signer, once verified
+  std::uint64_t seq = 0;
+  std::optional<OperationMode> mode;
+  double requested_lo_w = 0, requested_hi_w = 0;  // before
+  double applied_lo_w = 0, applied_hi_w = 0;      // after (0 when rejected)
+  double envelope_min_w = 0, envelope_max_w = 0;
+  double need_w = 0;  // fleet targets: the charge the EV needed now for its departure
+  std::int64_t at = 0;
+  std::optional<boost::json::object> command;  // the SetChargingProfileRequest to send (signed when an OutgoingSigner is set)
+
+  bool applied() const { return outcome != Outcome::Rejected; }
+  boost::json::object to_json() const;  // without the command
+};
+
+struct FleetDecision {
+  Outcome outcome = Outcome::Rejected;
+  std::string reason;
+  std::string detail;
+  std::string group;
+  std::string signer;
+  std::uint64_t seq = 0;
+  double target_w = 0, delivered_w = 0, shortfall_w = 0;
+  std::vector<Decision> setpoints;  // one per EVSE with a vehicle among the target's stations
+  boost::json::object to_json() const;
+};
+
+// Signs what the engine emits (the daemon passes its HSM-held signer). Items come
+// with action and station set and seq 0; the signer numbers them.
+class OutgoingSigner {
+ public:
+  virtual ~OutgoingSigner() = default;
+  virtual Result<std::vector<boost::json::object>> sign(std::vector<protocol::BatchItem> items, std::int64_t now) = 0;
+};
+
+// Sequence numbers reserved from the store in blocks (docs/signed-commands.md
+// section 6); one item is signed alone, several as one batch (one signature).
+class StoreOutgoingSigner final : public OutgoingSigner {
+ public:
+  StoreOutgoingSigner(protocol::CommandSigner signer, store::Store& store, std::int64_t lifetime_s = 300);
+  Result<std::vector<boost::json::object>> sign(std::vector<protocol::BatchItem> items, std::int64_t now) override;
+
+ private:
+  protocol::CommandSigner signer_;
+  store::Store& store_;
+  std::int64_t lifetime_s_;
+  std::string fingerprint_;
+  std::mutex mu_;
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> blocks_;  // station -> [next, end)
+};
+
+struct EngineOptions {
+  std::int64_t max_lifetime_s = 3600;
+  std::int64_t max_clock_skew_s = 60;
+  double default_duration_s = 900;
+  SplitPolicy split = SplitPolicy::ProportionalHeadroom;
+  std::string actor = "daemon:dispatch";
+  bool audit = true;
+  std::size_t decision_log_size = 10000;
+  int emitted_profile_id = 900;
+  bool emit_commands = true;  // false: decide only (the simulation)  // chargingProfile.id of profiles built for fleet targets
+};
+
+struct EvseStatus {
+  std::string station;
+  int evse = 0;
+  std::optional<Session> session;
+  double lo_w = 0, hi_w = 0;  // what it was last told, while that holds
+  std::int64_t until = 0;
+};
+struct SiteStatus {
+  Site site;
+  double committed_max_w = 0, committed_min_w = 0;
+  std::vector<EvseStatus> evses;
+};
+
+class Engine {
+ public:
+  Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store& store, EngineOptions options = {},
+         OutgoingSigner* outgoing = nullptr);
+  // Without a store: sequence numbers are kept in memory only and nothing is audited
+  // (the simulation; never for signed input that must survive a restart).
+  Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store* store, EngineOptions options = {},
+         OutgoingSigner* outgoing = nullptr);
+
+  // A signed SetChargingProfileRequest (single).
+  Decision submit(const boost::json::object& message, std::int64_t now);
+  // A signed batch: one signature check for all; then a decision per entry, in order.
+  std::vector<Decision> submit_batch(const std::vector<boost::json::object>& entries, std::int64_t now);
+  // A signed fleet target (action gridtrust.FleetTarget, station "fleet:<group>").
+  FleetDecision submit_target(const boost::json::object& message, std::int64_t now);
+  // The allocation behind submit_target, for callers that already hold the authority
+  // (the simulation, the daemon's own schedules). Not audited per EVSE when `audit` is false.
+  FleetDecision apply_target(const FleetTarget& target, std::int64_t now, const std::string& signer = "",
+                             std::uint64_t seq = 0);
+
+  // Registry updates. Codes: dispatch.bad_registry, dispatch.unknown_reference,
+  // dispatch.duplicate_id, dispatch.unknown_ev.
+  Status start_session(Session s);
+  Status stop_session(const std::string& ev);
+  Status update_soc(const std::string& ev, double soc, std::int64_t at);
+
+  // Codes: dispatch.unknown_station, dispatch.unknown_evse.
+  Result<Envelope> envelope_of(const std::string& station, int evse, std::int64_t now, double duration_s);
+  Result<SiteStatus> site_status(const std::string& site, std::int64_t now);
+  Result<std::vector<EvseStatus>> station_status(const std::string& station, std::int64_t now);
+  std::vector<Decision> decisions(std::size_t max) const;  // newest last
+  Fleet fleet() const;
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  struct EvseState {
+    double lo_w = 0, hi_w = 0;
+    std::int64_t until = 0;
+    std::optional<double> last_w;
+    std::int64_t last_at = 0;
+  };
+  struct Pending {  // one verified message on its way through steps 4-8
+    Decision d;
+    const boost::json::object* message = nullptr;
+    std::string organisation;
+    std::optional<Setpoint> setpoint;
+    bool done = false;
+  };
+
+  void finish(std::vector<Pending*>& ps, std::int64_t now);
+
+  void check_sequences(std::vector<Pending*>& ps);
+  void decide_locked(Pending& p, std::int64_t now);
+  EnvelopeInput envelope_input_locked(const Evse& evse, const std::string& key, std::int64_t now, double duration_s,
+                                      bool ramp) const;
+  void emit(std::vector<Pending*>& applied, std::int64_t now);
+  void record(const std::vector<const Decision*>& ds, const char* action);
+  void log_locked(const Decision& d);
+
+  protocol::SignerResolver& resolver_;
+  store::Store* store_;
+  EngineOptions options_;
+  OutgoingSigner* outgoing_;
+
+  mutable std::mutex mu_;
+  Fleet fleet_;
+  std::map<std::string, std::vector<std::string>> site_evses_;  // site -> evse keys
+  std::map<std::string, std::string> ev_index_;                  // EV -> evse key of its session
+  std::map<std::string, EvseState> state_;                       // by evse key
+  std::map<std::string, std::uint64_t> applied_seq_;             // signer \n station -> last applied
+  std::deque<Decision> log_;
+
+  std::mutex seq_mu_;
+  std::map<std::string, std::uint64_t> accepted_seq_;  // signer \n station -> last accepted (cache of the store)
+};
+
+// Maps a protocol verification code to the dispatch reason code.
+std::string dispatch_code_for(const std::string& verify_code);
+// The O= of an X509_NAME_oneline subject ("/CN=agg-1/O=Fleet"), empty if none.
+std::string organisation_of(const std::string& subject);
+
+}  // namespace gridtrust::dispatch

@@ -1,0 +1,433 @@
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include "core/digest.h"
+#include "core/time.h"
+#include "dispatch/engine.h"
+#include "tests/dispatch/dispatch_fixture.h"
+
+using namespace gridtrust;
+using namespace gridtrust::dispatch;
+namespace json = boost::json;
+
+namespace {
+
+const char* kFleet = R"(
+sites:
+  - id: S1
+    import_limit_w: 30000
+    export_limit_w: 20000
+    policy: clamp
+    stations:
+      - id: CS-001
+        aggregator: Fleet
+        evses:
+          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
+          - {id: 2, max_charge_w: 22000, max_discharge_w: 0}
+          - {id: 3, max_charge_w: 11000, max_discharge_w: 11000}
+      - id: CS-002
+        aggregator: Fleet
+        evses:
+          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
+  - id: S2
+    import_limit_w: 50000
+    policy: reject
+    ramp_w_per_s: 100
+    stations:
+      - id: CS-101
+        aggregator: Fleet
+        evses:
+          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
+      - id: CS-201
+        aggregator: Other
+        evses:
+          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
+)";
+
+Session ev(const std::string& id, const std::string& station, int evse, std::int64_t now) {
+  Session s;
+  s.ev = id;
+  s.station = station;
+  s.evse = evse;
+  s.battery_wh = 60000;
+  s.soc = 0.5;
+  s.soc_min = 0.2;
+  s.soc_max = 0.9;
+  s.max_charge_w = 9000;
+  s.max_discharge_w = 7000;
+  s.eta_charge = 0.9;
+  s.eta_discharge = 0.9;
+  s.departure = now + 10 * 3600;
+  return s;
+}
+
+json::object request(int evse, const std::string& mode, std::optional<double> setpoint,
+                     std::optional<double> limit = std::nullopt, std::optional<double> discharge_limit = std::nullopt,
+                     int duration = 900) {
+  json::object period{{"startPeriod", 0}, {"operationMode", mode}};
+  if (setpoint) period["setpoint"] = *setpoint;
+  if (limit) period["limit"] = *limit;
+  if (discharge_limit) period["dischargeLimit"] = *discharge_limit;
+  json::object schedule{{"id", 1}, {"chargingRateUnit", "W"}, {"duration", duration},
+                        {"chargingSchedulePeriod", json::array{period}}};
+  json::object profile{{"id", 7}, {"stackLevel", 1}, {"chargingProfilePurpose", "TxDefaultProfile"},
+                       {"chargingProfileKind", "Absolute"}, {"chargingSchedule", json::array{schedule}}};
+  return json::object{{"evseId", evse}, {"chargingProfile", profile}};
+}
+
+struct Fixture {
+  test::DispatchPki pki;
+  test::SignerIdentity fleet_signer = pki.software_signer("agg-fleet", "Fleet");
+  test::SignerIdentity other_signer = pki.software_signer("agg-other", "Other");
+  test::SignerIdentity daemon_signer = pki.hsm_signer("gridtrustd", "Fleet");
+  protocol::PkiSignerResolver resolver{*pki.ca};
+  StoreOutgoingSigner outgoing{daemon_signer.command_signer(), *pki.store};
+  std::int64_t now = to_unix(now_seconds());
+  std::unique_ptr<Engine> engine;
+  std::map<std::string, std::uint64_t> seqs;
+
+  Fixture() {
+    auto f = load_fleet_yaml_text(kFleet, "fleet");
+    REQUIRE(f.ok());
+    engine = std::make_unique<Engine>(std::move(*f), resolver, *pki.store, EngineOptions{}, &outgoing);
+    REQUIRE(engine->start_session(ev("EV-1", "CS-001", 1, now)).ok());
+    REQUIRE(engine->start_session(ev("EV-2", "CS-001", 2, now)).ok());
+    REQUIRE(engine->start_session(ev("EV-3", "CS-002", 1, now)).ok());
+    REQUIRE(engine->start_session(ev("EV-4", "CS-101", 1, now)).ok());
+    REQUIRE(engine->start_session(ev("EV-5", "CS-201", 1, now)).ok());
+  }
+
+  json::object sign(json::object msg, const std::string& station, const test::SignerIdentity& who,
+                    std::int64_t iat = 0, std::int64_t lifetime = 300, const std::string& action = "SetChargingProfile") {
+    auto s = protocol::sign_command(std::move(msg), who.command_signer(),
+                                    {action, station, ++seqs[who.issued.record.serial + station]},
+                                    {iat ? iat : now, lifetime});
+    REQUIRE(s.ok());
+    return *s;
+  }
+  Decision submit(json::object msg, const std::string& station = "CS-001") {
+    return engine->submit(sign(std::move(msg), station, fleet_signer), now);
+  }
+};
+
+std::string describe(const Decision& d) { return json::serialize(d.to_json()); }
+
+}  // namespace
+
+TEST_CASE("an in-envelope CentralSetpoint is applied and a signed SetChargingProfileRequest emitted") {
+  Fixture f;
+  Decision d = f.submit(request(1, "CentralSetpoint", -5000.0, 11000.0, -11000.0));
+  INFO(describe(d));
+  REQUIRE(d.outcome == Outcome::Applied);
+  CHECK(d.reason == kApplied);
+  CHECK(d.ev == "EV-1");
+  CHECK(d.applied_lo_w == -5000);
+  REQUIRE(d.command);
+  const json::object& cmd = *d.command;
+  CHECK(cmd.at("evseId").as_int64() == 1);
+  const auto& period = cmd.at("chargingProfile").at("chargingSchedule").at(0).at("chargingSchedulePeriod").at(0);
+  CHECK(period.at("operationMode").as_string() == "CentralSetpoint");
+  CHECK(period.at("setpoint").to_number<double>() == -5000);
+  CHECK(period.at("dischargeLimit").to_number<double>() == -7000);  // cut to the EV's limit
+  CHECK(period.at("limit").to_number<double>() == 9000);
+  // The station can verify it: signed by the daemon's HSM-held key for CS-001.
+  protocol::PkiSignerResolver station_resolver(*f.pki.ca);
+  struct Accept : protocol::ReplayGuard {
+    Status accept(const std::string&, const std::string&, std::uint64_t) override { return Ok{}; }
+  } accept;
+  protocol::VerifyOptions o;
+  o.now = f.now;
+  o.station = "CS-001";
+  o.action = "SetChargingProfile";
+  auto v = protocol::verify_command(cmd, o, station_resolver, accept);
+  INFO((v.ok() ? "" : v.error().code));
+  CHECK(v.ok());
+  // Audited with before and after (queued off the request path: a synchronous write
+  // behind it waits for it).
+  REQUIRE(f.pki.store->append_audit({"test", "flush", "-", "{}"}).ok());
+  auto entries = f.pki.store->audit_entries();
+  REQUIRE(entries.ok());
+  bool found = false;
+  for (const auto& e : *entries)
+    if (e.event.action == "dispatch.setpoint" && e.event.subject == "CS-001#1") {
+      found = true;
+      CHECK(e.event.details.find("\"requested_w\":[-5E3,-5E3]") != std::string::npos);
+      CHECK(e.event.details.find("\"applied_w\"") != std::string::npos);
+    }
+  CHECK(found);
+}
+
+TEST_CASE("each verification failure has its own reason code, in the issue's order") {
+  Fixture f;
+  auto code = [&](const json::object& m, std::int64_t at = 0) { return f.engine->submit(m, at ? at : f.now).reason; };
+  json::object unsigned_msg = request(1, "CentralSetpoint", 1000.0);
+  CHECK(code(unsigned_msg) == "dispatch.unsigned");
+  json::object tampered = f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer);
+  tampered["evseId"] = 3;
+  CHECK(code(tampered) == "dispatch.bad_signature");
+  {
+    auto cs = f.pki.software_signer("CS-777", "Fleet", "charging-station");
+    CHECK(code(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", cs)) == "dispatch.unknown_signer");
+  }
+  CHECK(code(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer, f.now - 400)) == "dispatch.expired");
+  CHECK(code(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer, f.now + 120)) ==
+        "dispatch.future_dated");
+  CHECK(code(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer, 0, 7200)) ==
+        "dispatch.lifetime_too_long");
+  CHECK(code(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer, 0, 300, "RequestStartTransaction")) ==
+        "dispatch.wrong_action");
+  CHECK(code(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-999", f.fleet_signer)) == "dispatch.unknown_station");
+  json::object once = f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer);
+  CHECK(code(once) == kApplied);
+  CHECK(code(once) == "dispatch.replay");
+  // Reordered: seq n+2 first, then n+1.
+  json::object first = f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer);
+  json::object second = f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer);
+  CHECK(code(second) == kApplied);
+  CHECK(code(first) == "dispatch.replay");
+  CHECK(code(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.other_signer)) == "dispatch.wrong_aggregator");
+  CHECK(code(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-201", f.other_signer)) == kApplied);
+  CHECK(code(f.sign(request(9, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer)) == "dispatch.unknown_evse");
+  CHECK(code(f.sign(request(1, "ChargingOnly", 1000.0), "CS-001", f.fleet_signer)) == "dispatch.unsupported_mode");
+  CHECK(code(f.sign(request(1, "CentralSetpoint", std::nullopt), "CS-001", f.fleet_signer)) == "dispatch.bad_setpoint");
+  CHECK(code(f.sign(request(1, "CentralSetpoint", -5000.0, std::nullopt, -4000.0), "CS-001", f.fleet_signer)) ==
+        "dispatch.bad_setpoint");
+  // Revocation takes effect for the next setpoint.
+  auto r = f.pki.software_signer("agg-soon-revoked", "Fleet");
+  CHECK(code(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", r)) == kApplied);
+  REQUIRE(f.pki.ca->revoke(r.issued.record.serial, "keyCompromise", "test").ok());
+  CHECK(code(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", r)) == "dispatch.signer_revoked");
+}
+
+TEST_CASE("out of the envelope: a clamp site clamps with the binding rule's code, a reject site rejects") {
+  Fixture f;
+  Decision d = f.submit(request(1, "CentralSetpoint", 10000.0));
+  INFO(describe(d));
+  CHECK(d.outcome == Outcome::Clamped);
+  CHECK(d.reason == "dispatch.ev_limit");
+  CHECK(d.requested_lo_w == 10000);
+  CHECK(d.applied_lo_w == 9000);
+  REQUIRE(d.command);
+  CHECK(d.command->at("chargingProfile").at("chargingSchedule").at(0).at("chargingSchedulePeriod").at(0).at("setpoint")
+            .to_number<double>() == 9000);
+  d = f.submit(request(2, "CentralSetpoint", -1000.0));
+  CHECK(d.outcome == Outcome::Clamped);
+  CHECK(d.reason == "dispatch.evse_limit");
+  CHECK(d.applied_lo_w == 0);
+  // S2 rejects; it also ramps at 100 W/s from the last setpoint (none yet: 0 at start).
+  d = f.engine->submit(f.sign(request(1, "CentralSetpoint", 12000.0), "CS-101", f.fleet_signer), f.now);
+  CHECK(d.outcome == Outcome::Rejected);
+  CHECK(d.reason == "dispatch.ev_limit");
+  d = f.engine->submit(f.sign(request(1, "CentralSetpoint", 500.0), "CS-101", f.fleet_signer), f.now);
+  CHECK(d.outcome == Outcome::Applied);
+  d = f.engine->submit(f.sign(request(1, "CentralSetpoint", 2000.0), "CS-101", f.fleet_signer), f.now + 10);
+  CHECK(d.outcome == Outcome::Rejected);
+  CHECK(d.reason == "dispatch.ramp_rate");
+  d = f.engine->submit(f.sign(request(1, "CentralSetpoint", 1500.0), "CS-101", f.fleet_signer), f.now + 10);
+  CHECK(d.outcome == Outcome::Applied);
+  // Idle is always allowed, whatever the ramp.
+  d = f.engine->submit(f.sign(request(1, "Idle", std::nullopt), "CS-101", f.fleet_signer), f.now + 11);
+  CHECK(d.outcome == Outcome::Applied);
+}
+
+TEST_CASE("SoC floor and ceiling, departure energy, site limit and a missing vehicle each bind with their code") {
+  Fixture f;
+  REQUIRE(f.engine->update_soc("EV-1", 0.21, f.now).ok());  // 600 Wh above the floor
+  Decision d = f.submit(request(1, "CentralSetpoint", -5000.0, std::nullopt, std::nullopt, 3600));
+  CHECK(d.reason == "dispatch.soc_floor");
+  CHECK(d.applied_lo_w == Approx(-540));
+  REQUIRE(f.engine->update_soc("EV-1", 0.89, f.now).ok());
+  d = f.submit(request(1, "CentralSetpoint", 5000.0, std::nullopt, std::nullopt, 3600));
+  CHECK(d.reason == "dispatch.soc_ceiling");
+  CHECK(d.applied_lo_w == Approx(600 / 0.9));
+  // Departure in 1 h needing 40 kWh with 30 kWh stored: at 9 kW x 0.9 for the rest of
+  // the hour after 900 s, 6075 Wh come back, so 30000 - (40000 - 6075) < 0: no discharge.
+  Session tight = ev("EV-1", "CS-001", 1, f.now);
+  tight.departure = f.now + 3600;
+  tight.energy_needed_wh = 40000;
+  REQUIRE(f.engine->start_session(tight).ok());
+  d = f.submit(request(1, "CentralSetpoint", -3000.0));
+  CHECK(d.reason == "dispatch.departure_energy");
+  CHECK(d.applied_lo_w == 0);
+  // Site S1 imports at most 30 kW: EV-2 takes 22 kW... limited by the EV to 9 kW;
+  // three EVs at 9 kW leave 3 kW for the fourth.
+  REQUIRE(f.engine->stop_session("EV-1").ok());
+  d = f.submit(request(1, "CentralSetpoint", 1000.0));
+  CHECK(d.reason == "dispatch.no_vehicle");
+  CHECK(d.applied_lo_w == 0);
+  REQUIRE(f.engine->start_session(ev("EV-1", "CS-001", 1, f.now)).ok());
+  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
+  CHECK(f.submit(request(1, "CentralSetpoint", 9000.0)).reason == kApplied);
+  CHECK(f.submit(request(2, "CentralSetpoint", 9000.0)).reason == kApplied);
+  CHECK(f.submit(request(3, "CentralSetpoint", 9000.0)).reason == kApplied);
+  d = f.engine->submit(f.sign(request(1, "CentralSetpoint", 9000.0), "CS-002", f.fleet_signer), f.now);
+  CHECK(d.reason == "dispatch.site_limit");
+  CHECK(d.applied_lo_w == Approx(3000));
+  auto site = f.engine->site_status("S1", f.now);
+  REQUIRE(site.ok());
+  CHECK(site->committed_max_w == Approx(30000));
+  // Once those setpoints run out (900 s), the site is free again.
+  d = f.engine->submit(f.sign(request(1, "CentralSetpoint", 9000.0), "CS-002", f.fleet_signer, f.now + 901), f.now + 901);
+  CHECK(d.reason == kApplied);
+}
+
+TEST_CASE("ExternalSetpoint ranges are checked at both ends") {
+  Fixture f;
+  Decision d = f.submit(request(1, "ExternalSetpoint", std::nullopt, 11000.0, -3000.0));
+  CHECK(d.outcome == Outcome::Clamped);
+  CHECK(d.reason == "dispatch.ev_limit");
+  CHECK(d.applied_lo_w == -3000);
+  CHECK(d.applied_hi_w == 9000);
+  REQUIRE(d.command);
+  const auto& period = d.command->at("chargingProfile").at("chargingSchedule").at(0).at("chargingSchedulePeriod").at(0);
+  CHECK(period.at("limit").to_number<double>() == 9000);
+  CHECK(period.at("dischargeLimit").to_number<double>() == -3000);
+}
+
+TEST_CASE("replay protection survives a restart of the engine") {
+  Fixture f;
+  json::object m = f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer);
+  CHECK(f.engine->submit(m, f.now).reason == kApplied);
+  auto fl = load_fleet_yaml_text(kFleet, "fleet");
+  REQUIRE(fl.ok());
+  Engine restarted(std::move(*fl), f.resolver, *f.pki.store);
+  CHECK(restarted.submit(m, f.now).reason == "dispatch.replay");
+}
+
+TEST_CASE("a batch is verified once and decided entry by entry; one changed entry voids the batch") {
+  Fixture f;
+  std::vector<protocol::BatchItem> items;
+  items.push_back({request(1, "CentralSetpoint", 2000.0), {"SetChargingProfile", "CS-001", 100}});
+  items.push_back({request(2, "CentralSetpoint", 30000.0), {"SetChargingProfile", "CS-001", 101}});
+  items.push_back({request(1, "CentralSetpoint", 2000.0), {"SetChargingProfile", "CS-201", 100}});
+  items.push_back({request(1, "CentralSetpoint", 2000.0), {"SetChargingProfile", "CS-002", 100}});
+  auto batch = protocol::sign_batch(items, f.fleet_signer.command_signer(), {f.now, 300});
+  REQUIRE(batch.ok());
+  auto ds = f.engine->submit_batch(*batch, f.now);
+  REQUIRE(ds.size() == 4);
+  CHECK(ds[0].reason == kApplied);
+  CHECK(ds[1].reason == "dispatch.ev_limit");
+  CHECK(ds[1].outcome == Outcome::Clamped);
+  CHECK(ds[2].reason == "dispatch.wrong_aggregator");
+  CHECK(ds[3].reason == kApplied);
+  // The emitted commands form one signed batch.
+  REQUIRE(ds[0].command);
+  CHECK(ds[0].command->at("customData").as_object().contains("batch"));
+  // The same batch again: every entry a replay.
+  for (const auto& d : f.engine->submit_batch(*batch, f.now)) CHECK(d.reason == "dispatch.replay");
+  items[0].claims.seq = items[1].claims.seq = 200;
+  items[1].claims.seq = 201;
+  items[2].claims.seq = items[3].claims.seq = 200;
+  auto again = protocol::sign_batch(items, f.fleet_signer.command_signer(), {f.now, 300});
+  REQUIRE(again.ok());
+  (*again)[3]["evseId"] = 3;
+  for (const auto& d : f.engine->submit_batch(*again, f.now)) CHECK(d.reason == "dispatch.bad_signature");
+}
+
+TEST_CASE("a signed fleet target is allocated across the EVs within their envelopes, with its shortfall") {
+  Fixture f;
+  FleetTarget t{"reg-A", -20000, {"CS-001", "CS-002"}, 60};
+  Decision unused;
+  FleetDecision fd = f.engine->submit_target(
+      f.sign(fleet_target_message(t), fleet_target_station("reg-A"), f.fleet_signer, 0, 300, kFleetTargetAction), f.now);
+  INFO(json::serialize(fd.to_json()));
+  CHECK(fd.outcome == Outcome::Clamped);  // EV-2's EVSE cannot discharge: 2 x 7 kW at most... site export 20 kW
+  CHECK(fd.delivered_w == Approx(-14000));
+  CHECK(fd.shortfall_w == Approx(-6000));
+  REQUIRE(fd.setpoints.size() == 3);
+  for (const auto& d : fd.setpoints) {
+    CHECK(d.applied_lo_w >= d.envelope_min_w - 1e-6);
+    REQUIRE(d.command);
+  }
+  t.target_w = 12000;
+  fd = f.engine->submit_target(
+      f.sign(fleet_target_message(t), fleet_target_station("reg-A"), f.fleet_signer, 0, 300, kFleetTargetAction), f.now);
+  CHECK(fd.outcome == Outcome::Applied);
+  CHECK(fd.delivered_w == Approx(12000));
+  // Stations of another aggregator may not be in it.
+  t.stations = {"CS-001", "CS-201"};
+  fd = f.engine->submit_target(
+      f.sign(fleet_target_message(t), fleet_target_station("reg-A"), f.fleet_signer, 0, 300, kFleetTargetAction), f.now);
+  CHECK(fd.reason == "dispatch.wrong_aggregator");
+  // A target is not a SetChargingProfile and vice versa.
+  CHECK(f.engine->submit(f.sign(fleet_target_message(t), fleet_target_station("reg-A"), f.fleet_signer, 0, 300,
+                                kFleetTargetAction),
+                         f.now)
+            .reason == "dispatch.wrong_action");
+  CHECK(f.engine->decisions(100).size() > 0);
+}
+
+namespace {
+
+// Trusts one known certificate: enough for a forked child, which must not touch the
+// parent's token or store connections.
+class OneSigner final : public protocol::SignerResolver {
+ public:
+  explicit OneSigner(const Bytes& der) {
+    auto c = std::make_shared<protocol::SignerCertificate>();
+    const unsigned char* p = der.data();
+    c->certificate.reset(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+    c->key.reset(X509_get_pubkey(c->certificate.get()));
+    c->fingerprint = base64url_encode(sha256(der));
+    c->subject = "/CN=agg-fleet/O=Fleet";
+    cert_ = c;
+  }
+  Result<std::shared_ptr<const protocol::SignerCertificate>> find(const std::string& fp, const std::vector<Bytes>&) override {
+    if (fp != cert_->fingerprint) return reject("verify.unknown_signer", "unknown");
+    return std::shared_ptr<const protocol::SignerCertificate>(cert_);
+  }
+  Status judge(const protocol::SignerCertificate&, std::int64_t) override { return Ok{}; }
+
+ private:
+  std::shared_ptr<protocol::SignerCertificate> cert_;
+};
+
+}  // namespace
+
+TEST_CASE("replay protection survives a SIGKILL between the accept and the next setpoint") {
+  Fixture f;
+  json::object m1 = f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer);
+  json::object m2 = f.sign(request(1, "CentralSetpoint", 1500.0), "CS-001", f.fleet_signer);
+  const std::string db = f.pki.dir / "pki.db";
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    close(fds[0]);
+    auto st = store::SqliteStore::open(db);
+    auto fl = load_fleet_yaml_text(kFleet, "fleet");
+    if (!st.ok() || !fl.ok()) _exit(2);
+    OneSigner resolver(f.fleet_signer.issued.record.der);
+    Engine engine(std::move(*fl), resolver, **st);
+    (void)engine.start_session(ev("EV-1", "CS-001", 1, f.now));
+    const std::string reason = engine.submit(m1, f.now).reason;
+    if (write(fds[1], reason.data(), reason.size()) < 0) _exit(3);
+    close(fds[1]);
+    for (;;) pause();  // killed here: after the accept, before any next setpoint
+  }
+  close(fds[1]);
+  char buf[64] = {};
+  const ssize_t got = read(fds[0], buf, sizeof buf - 1);
+  close(fds[0]);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  REQUIRE(got > 0);
+  CHECK(std::string(buf) == kApplied);
+  CHECK(WIFSIGNALED(status));
+  auto st = store::SqliteStore::open(db);
+  REQUIRE(st.ok());
+  auto fl = load_fleet_yaml_text(kFleet, "fleet");
+  REQUIRE(fl.ok());
+  OneSigner resolver(f.fleet_signer.issued.record.der);
+  Engine restarted(std::move(*fl), resolver, **st);
+  REQUIRE(restarted.start_session(ev("EV-1", "CS-001", 1, f.now)).ok());
+  CHECK(restarted.submit(m1, f.now).reason == "dispatch.replay");
+  CHECK(restarted.submit(m2, f.now).reason == kApplied);
+}

@@ -1,0 +1,448 @@
+// /v1/dispatch end to end (docs/dispatch.md): a real gridtrustd with a fleet registry,
+// setpoints signed by `gridtrust sign` / `sign-batch` with the aggregator signer of
+// `gridtrust init`, curl with admin-profile client certificates of each role, the
+// CLI's `dispatch` commands, and a SIGKILL between an accept and the next setpoint.
+#include <ctime>
+#include <memory>
+#include <string>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <csignal>
+
+#include "tests/support/daemon_process.h"
+#include "tests/support/test_support.h"
+
+namespace gt = gridtrust;
+namespace json = boost::json;
+using gt::test::admin_profile_client;
+using gt::test::client_args;
+using gt::test::ClientCert;
+using gt::test::CommandResult;
+using gt::test::curl;
+using gt::test::DaemonProcess;
+using gt::test::HttpResult;
+using gt::test::InitializedPki;
+using gt::test::json_post;
+using gt::test::read_file;
+using gt::test::run;
+using gt::test::sh_quote;
+using gt::test::TempDir;
+using gt::test::write_file;
+
+namespace {
+
+// init's organisation (config/profiles.yaml): its aggregator signer is O=gridtrust demo.
+const char* kOrg = "gridtrust demo";
+
+std::string registry_yaml() {
+  const long long departure = static_cast<long long>(std::time(nullptr)) + 10 * 3600;
+  return std::string(R"(sites:
+  - id: depot
+    import_limit_w: 30000
+    export_limit_w: 20000
+    policy: clamp
+    stations:
+      - id: CS-1
+        aggregator: gridtrust demo
+        evses:
+          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
+          - {id: 2, max_charge_w: 11000, max_discharge_w: 11000}
+      - id: CS-OTHER
+        aggregator: Fleet B
+        evses:
+          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
+  - id: strict
+    import_limit_w: 20000
+    policy: reject
+    stations:
+      - id: CS-2
+        aggregator: gridtrust demo
+        evses:
+          - {id: 1, max_charge_w: 7400, max_discharge_w: 7400}
+sessions:
+  - {ev: EV-1, station: CS-1, evse: 1, battery_kwh: 60, soc: 0.5, soc_min: 0.2, soc_max: 0.9,
+     max_charge_w: 9000, max_discharge_w: 7000, eta_charge: 0.95, eta_discharge: 0.95, departure: )") +
+         std::to_string(departure) + R"(}
+  - {ev: EV-2, station: CS-2, evse: 1, battery_kwh: 60, soc: 0.5, soc_min: 0.2, soc_max: 0.9,
+     max_charge_w: 7400, max_discharge_w: 7400, departure: )" +
+         std::to_string(departure) + "}\n";
+}
+
+std::string dispatch_section(const std::string& output) {
+  return "dispatch:\n  enabled: true\n  registry: fleet.yaml\n  max_batch: 5\n  output: " + output + "\n";
+}
+
+// A SetChargingProfileRequest with one CentralSetpoint (or other mode) period.
+std::string setpoint_message(int evse, double w, const std::string& mode = "CentralSetpoint") {
+  json::object period{{"startPeriod", 0}, {"operationMode", mode}, {"setpoint", w}};
+  json::object schedule{{"id", 1}, {"chargingRateUnit", "W"}, {"duration", 900},
+                        {"chargingSchedulePeriod", json::array{period}}};
+  json::object profile{{"id", 11}, {"stackLevel", 1}, {"chargingProfilePurpose", "TxDefaultProfile"},
+                       {"chargingProfileKind", "Absolute"}, {"chargingSchedule", json::array{schedule}}};
+  return json::serialize(json::object{{"evseId", evse}, {"chargingProfile", profile}});
+}
+
+ClientCert aggregator_client(const InitializedPki& pki, const TempDir& work, const std::string& name,
+                             const std::string& o) {
+  ClientCert c{work / (name + ".pem"), work / (name + ".key")};
+  std::string csr = work / (name + ".csr");
+  auto r = run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + sh_quote(c.key) +
+               " -subj " + sh_quote("/CN=" + name + "/O=" + o + "/OU=aggregator") + " -out " + sh_quote(csr));
+  INFO(r.describe());
+  REQUIRE(r.exit_code == 0);
+  auto i = pki.gt("issue --profile admin --csr " + sh_quote(csr) + " --out " + sh_quote(c.cert));
+  INFO(i.describe());
+  REQUIRE(i.exit_code == 0);
+  return c;
+}
+
+std::string code_of(const CommandResult& r) {
+  if (r.err.rfind("error: ", 0) != 0) return "";
+  return r.err.substr(7, r.err.find(':', 7) - 7);
+}
+
+struct Fixture {
+  InitializedPki pki;
+  TempDir work;
+  std::string root;
+  ClientCert admin, auditor, own_aggregator, other_aggregator;
+  std::unique_ptr<DaemonProcess> daemon;
+  int counter = 0;
+
+  Fixture() {
+    root = work / "root.pem";
+    REQUIRE(pki.gt("chain --profile v2g-root --out " + sh_quote(root)).exit_code == 0);
+    admin = admin_profile_client(pki, work, "admin");
+    auditor = admin_profile_client(pki, work, "auditor");
+    own_aggregator = aggregator_client(pki, work, "agg-own", kOrg);
+    other_aggregator = aggregator_client(pki, work, "agg-b", "Fleet B");
+    write_file(pki.data_dir() + "/fleet.yaml", registry_yaml());
+    daemon = std::make_unique<DaemonProcess>(pki, work, GRIDTRUSTD);
+    configure("return");
+    daemon->start();
+  }
+
+  // Replaces the dispatch section init wrote (the last one of the file).
+  void configure(const std::string& output) {
+    std::string yaml = read_file(daemon->config_path());
+    auto at = yaml.find("\ndispatch:");
+    REQUIRE(at != std::string::npos);
+    write_file(daemon->config_path(), yaml.substr(0, at + 1) + dispatch_section(output));
+  }
+
+  std::string file(const std::string& name, const std::string& content) {
+    std::string p = work / (std::to_string(++counter) + "-" + name);
+    write_file(p, content);
+    return p;
+  }
+  // `gridtrust sign`: a setpoint for `station`, signed by init's aggregator signer.
+  std::string sign(const std::string& station, int evse, double w, const std::string& mode = "CentralSetpoint") {
+    auto s = pki.gt("sign --action SetChargingProfile --station " + sh_quote(station) + " " +
+                    sh_quote(file("sp.json", setpoint_message(evse, w, mode))));
+    INFO(s.describe());
+    REQUIRE(s.exit_code == 0);
+    return s.out;
+  }
+  HttpResult post(const ClientCert& who, const std::string& route, const std::string& body) {
+    return curl(client_args(root, who) + json_post(work, "body" + std::to_string(++counter), body) +
+                sh_quote(daemon->api() + route));
+  }
+  HttpResult get(const ClientCert& who, const std::string& route) {
+    return curl(client_args(root, who) + sh_quote(daemon->api() + route));
+  }
+  HttpResult del(const ClientCert& who, const std::string& route) {
+    return curl(client_args(root, who) + "-X DELETE " + sh_quote(daemon->api() + route));
+  }
+  json::object submit(const std::string& signed_message, const ClientCert* who = nullptr) {
+    auto h = post(who ? *who : admin, "/v1/dispatch/setpoints", signed_message);
+    INFO(h.body << h.err);
+    REQUIRE(h.status == 200);
+    return json::parse(h.body).as_object();
+  }
+  json::object evse_status(const std::string& station, int evse) {
+    auto h = get(admin, "/v1/dispatch/stations/" + station);
+    INFO(h.body);
+    REQUIRE(h.status == 200);
+    json::value status = json::parse(h.body);
+    for (const auto& e : status.at("evses").as_array())
+      if (e.at("evse").as_int64() == evse) return e.as_object();
+    FAIL("no EVSE " << evse << " at " << station);
+    return {};
+  }
+  CommandResult remote(const std::string& args) const { return pki.gt("--server " + daemon->api() + " " + args); }
+};
+
+Fixture& fixture() {
+  static Fixture f;
+  return f;
+}
+
+std::string outcome(const json::object& answer) {
+  return std::string(answer.at("decision").at("outcome").as_string());
+}
+std::string reason(const json::object& answer) { return std::string(answer.at("decision").at("reason").as_string()); }
+double number(const json::value& v) { return v.to_number<double>(); }
+
+}  // namespace
+
+TEST_CASE("an in-envelope setpoint is applied and answered with a signed SetChargingProfileRequest") {
+  auto& f = fixture();
+  json::object a = f.submit(f.sign("CS-1", 1, 4000));
+  INFO(json::serialize(a));
+  CHECK(outcome(a) == "applied");
+  CHECK(reason(a) == "dispatch.applied");
+  CHECK(a.at("decision").at("ev").as_string() == "EV-1");
+  REQUIRE(a.contains("command"));
+  const json::object& cmd = a.at("command").as_object();
+  CHECK(cmd.at("evseId").as_int64() == 1);
+  const auto& period = cmd.at("chargingProfile").at("chargingSchedule").at(0).at("chargingSchedulePeriod").at(0);
+  CHECK(number(period.at("setpoint")) == 4000);
+  CHECK(period.at("operationMode").as_string() == "CentralSetpoint");
+  // The station's view: signed by the daemon for CS-1, verifiable with the PKI alone.
+  auto v = f.pki.gt("verify --station CS-1 --action SetChargingProfile " +
+                    sh_quote(f.file("cmd.json", json::serialize(cmd))));
+  INFO(v.describe());
+  CHECK(v.exit_code == 0);
+}
+
+TEST_CASE("outside the envelope: clamped at a clamp site, rejected at a reject site, each with its code") {
+  auto& f = fixture();
+  json::object c = f.submit(f.sign("CS-1", 1, 20000));  // EV-1 charges at most 9000 W
+  INFO(json::serialize(c));
+  CHECK(outcome(c) == "clamped");
+  CHECK(reason(c).rfind("dispatch.", 0) == 0);
+  CHECK(reason(c) != "dispatch.applied");
+  CHECK(number(c.at("decision").at("applied_w").at(1)) <= 9000);
+  CHECK(c.contains("command"));
+
+  json::object r = f.submit(f.sign("CS-2", 1, 20000));  // site "strict": policy reject
+  INFO(json::serialize(r));
+  CHECK(outcome(r) == "rejected");
+  CHECK(reason(r).rfind("dispatch.", 0) == 0);
+  CHECK_FALSE(r.contains("command"));
+}
+
+TEST_CASE("refusals of the engine are decisions with stable reason codes (HTTP 200)") {
+  auto& f = fixture();
+  CHECK(reason(f.submit(f.sign("CS-999", 1, 1000))) == "dispatch.unknown_station");
+  CHECK(reason(f.submit(f.sign("CS-OTHER", 1, 1000))) == "dispatch.wrong_aggregator");
+  CHECK(reason(f.submit(f.sign("CS-1", 7, 1000))) == "dispatch.unknown_evse");
+  CHECK(reason(f.submit(f.sign("CS-1", 1, 1000, "ChargingOnly"))) == "dispatch.unsupported_mode");
+  CHECK(reason(f.submit(setpoint_message(1, 1000))) == "dispatch.unsigned");
+  std::string tampered = f.sign("CS-1", 1, 1000);
+  auto pos = tampered.find("\"evseId\":1");
+  REQUIRE(pos != std::string::npos);
+  tampered.replace(pos, 10, "\"evseId\":2");
+  CHECK(reason(f.submit(tampered)) == "dispatch.bad_signature");
+  std::string once = f.sign("CS-1", 1, 1000);
+  CHECK(outcome(f.submit(once)) == "applied");
+  CHECK(reason(f.submit(once)) == "dispatch.replay");
+}
+
+TEST_CASE("roles: auditors read, aggregators submit for their own organisation only") {
+  auto& f = fixture();
+  auto h = f.post(f.auditor, "/v1/dispatch/setpoints", f.sign("CS-1", 1, 1000));
+  CHECK(h.status == 403);
+  CHECK(h.error_code() == "auth.forbidden");
+  CHECK(f.get(f.auditor, "/v1/dispatch/decisions?limit=5").status == 200);
+  CHECK(f.get(f.auditor, "/v1/dispatch/sites/depot").status == 200);
+
+  auto foreign = f.post(f.other_aggregator, "/v1/dispatch/setpoints", f.sign("CS-1", 1, 1000));
+  CHECK(foreign.status == 403);
+  CHECK(foreign.error_code() == "auth.forbidden_station");
+  CHECK(f.get(f.other_aggregator, "/v1/dispatch/stations/CS-1").error_code() == "auth.forbidden_station");
+  json::object own = f.submit(f.sign("CS-1", 1, 1500), &f.own_aggregator);
+  CHECK(outcome(own) == "applied");
+  // The aggregator's log holds its own stations only.
+  auto log = f.get(f.other_aggregator, "/v1/dispatch/decisions");
+  REQUIRE(log.status == 200);
+  json::value seen = json::parse(log.body);  // held: a range-for over a temporary's member dangles
+  for (const auto& d : seen.at("decisions").as_array()) CHECK(d.at("station").as_string() == "CS-OTHER");
+}
+
+TEST_CASE("a signed batch: one request, a decision and a command per entry") {
+  auto& f = fixture();
+  json::array items;
+  for (int w : {1000, 2000, 3000})
+    items.push_back(json::object{{"action", "SetChargingProfile"},
+                                 {"station", w == 2000 ? "CS-2" : "CS-1"},
+                                 {"message", json::parse(setpoint_message(1, w))}});
+  auto b = f.pki.gt("sign-batch " + sh_quote(f.file("items.json", json::serialize(items))));
+  INFO(b.describe());
+  REQUIRE(b.exit_code == 0);
+  auto h = f.post(f.admin, "/v1/dispatch/setpoints", "{\"batch\":" + b.out + "}");
+  INFO(h.body);
+  REQUIRE(h.status == 200);
+  json::object a = json::parse(h.body).as_object();
+  REQUIRE(a.at("results").as_array().size() == 3);
+  CHECK(a.at("rejected").as_int64() == 0);
+  for (const auto& r : a.at("results").as_array()) CHECK(r.as_object().contains("command"));
+
+  // The CLI: the same batch again is a replay everywhere.
+  auto again = f.remote("dispatch submit-batch " + sh_quote(f.file("b.json", b.out)));
+  INFO(again.describe());
+  REQUIRE(again.exit_code == 0);
+  CHECK(json::parse(again.out).at("rejected").as_int64() == 3);
+}
+
+TEST_CASE("sessions and SoC telemetry change the envelope") {
+  auto& f = fixture();
+  json::object empty = f.evse_status("CS-1", 2);
+  CHECK(empty.at("session").is_null());
+  const double before = number(empty.at("envelope_w").at(1));
+
+  const long long departure = static_cast<long long>(std::time(nullptr)) + 8 * 3600;
+  auto start = f.post(f.admin, "/v1/dispatch/sessions",
+                      R"({"ev":"EV-3","station":"CS-1","evse":2,"battery_kwh":40,"soc":0.4,"soc_min":0.1,"soc_max":0.95,)"
+                      R"("max_charge_w":7000,"max_discharge_w":5000,"departure":)" +
+                          std::to_string(departure) + "}");
+  INFO(start.body);
+  REQUIRE(start.status == 200);
+  json::object plugged = f.evse_status("CS-1", 2);
+  CHECK(plugged.at("session").at("ev").as_string() == "EV-3");
+  CHECK(number(plugged.at("envelope_w").at(1)) != before);
+  CHECK(number(plugged.at("envelope_w").at(1)) <= 7000);
+
+  // Full: nothing more to charge.
+  auto t = f.post(f.admin, "/v1/dispatch/telemetry", R"({"ev":"EV-3","soc":0.95})");
+  INFO(t.body);
+  REQUIRE(t.status == 200);
+  CHECK(number(f.evse_status("CS-1", 2).at("envelope_w").at(1)) <= 0);
+
+  auto stop = f.del(f.admin, "/v1/dispatch/sessions/EV-3");
+  INFO(stop.body);
+  REQUIRE(stop.status == 200);
+  CHECK(f.evse_status("CS-1", 2).at("session").is_null());
+  CHECK(f.del(f.admin, "/v1/dispatch/sessions/EV-3").error_code() == "dispatch.unknown_ev");
+}
+
+TEST_CASE("bad input gets a code and never takes the daemon down") {
+  auto& f = fixture();
+  CHECK(f.post(f.admin, "/v1/dispatch/setpoints", "{not json").error_code() == "request.bad_json");
+  CHECK(f.post(f.admin, "/v1/dispatch/setpoints", R"({"a":1,"a":2})").error_code() == "request.bad_json");
+  CHECK(f.post(f.admin, "/v1/dispatch/setpoints", "[1,2]").error_code() == "request.bad_json");
+  CHECK(f.post(f.admin, "/v1/dispatch/setpoints", R"({"batch":"x"})").error_code() == "dispatch.bad_batch");
+  CHECK(f.post(f.admin, "/v1/dispatch/setpoints", R"({"batch":[]})").error_code() == "dispatch.bad_batch");
+  CHECK(f.post(f.admin, "/v1/dispatch/setpoints", R"({"batch":[1]})").error_code() == "dispatch.bad_batch");
+  CHECK(f.post(f.admin, "/v1/dispatch/setpoints", R"({"batch":[{},{},{},{},{},{}]})").error_code() ==
+        "dispatch.batch_too_large");
+  // Wrong types inside a signed-looking message are the engine's: a decision.
+  json::object odd = f.submit(R"({"evseId":"one","customData":{"vendorId":"org.gridtrust","signature":7}})");
+  CHECK(outcome(odd) == "rejected");
+  CHECK(f.post(f.admin, "/v1/dispatch/targets", "{}").status == 200);
+  CHECK(f.post(f.admin, "/v1/dispatch/telemetry", R"({"ev":"EV-1","soc":"high"})").error_code() == "request.bad_json");
+  CHECK(f.post(f.admin, "/v1/dispatch/telemetry", R"({"ev":"EV-1","soc":2})").error_code() == "dispatch.bad_registry");
+  CHECK(f.post(f.admin, "/v1/dispatch/telemetry", R"({"ev":"EV-404","soc":0.5})").error_code() == "dispatch.unknown_ev");
+  CHECK(f.post(f.admin, "/v1/dispatch/telemetry", R"({"ev":"EV-1","soc":0.5,"x":1})").error_code() == "request.bad_json");
+  CHECK(f.post(f.admin, "/v1/dispatch/sessions", R"({"ev":"EV-9","station":"CS-404","evse":1})").status == 400);
+  CHECK(f.post(f.admin, "/v1/dispatch/sessions", R"({"ev":7})").status == 400);
+  CHECK(f.get(f.admin, "/v1/dispatch/stations/CS-404").error_code() == "dispatch.unknown_station");
+  CHECK(f.get(f.admin, "/v1/dispatch/sites/nowhere").error_code() == "dispatch.unknown_site");
+  CHECK(f.get(f.admin, "/v1/dispatch/decisions?limit=0").error_code() == "usage.bad_value");
+  CHECK(f.get(f.admin, "/v1/dispatch/decisions?limit=abc").error_code() == "usage.bad_value");
+  auto wrong_type = curl(client_args(f.root, f.admin) + "-X POST -H 'Content-Type: text/plain' --data 'x' " +
+                         sh_quote(f.daemon->api() + "/v1/dispatch/setpoints"));
+  CHECK(wrong_type.error_code() == "request.bad_content_type");
+  CHECK(curl(sh_quote(f.daemon->status() + "/healthz")).status == 200);
+}
+
+TEST_CASE("status and decision log routes, remote and offline CLI") {
+  auto& f = fixture();
+  auto site = f.get(f.admin, "/v1/dispatch/sites/depot");
+  INFO(site.body);
+  REQUIRE(site.status == 200);
+  json::object s = json::parse(site.body).as_object();
+  CHECK(s.at("policy").as_string() == "clamp");
+  CHECK(s.at("evses").as_array().size() == 3);
+
+  auto log = f.get(f.admin, "/v1/dispatch/decisions?limit=3");
+  REQUIRE(log.status == 200);
+  CHECK(json::parse(log.body).at("decisions").as_array().size() == 3);
+
+  auto rs = f.remote("dispatch status --station CS-1");
+  INFO(rs.describe());
+  CHECK(rs.exit_code == 0);
+  CHECK(json::parse(rs.out).at("station").as_string() == "CS-1");
+  auto rd = f.remote("dispatch decisions --limit 2");
+  INFO(rd.describe());
+  CHECK(json::parse(rd.out).at("decisions").as_array().size() == 2);
+  CHECK(code_of(f.pki.gt("dispatch status --site depot")) == "usage.remote_only");
+  CHECK(code_of(f.pki.gt("dispatch status")) == "usage.bad_combination");
+  CHECK(code_of(f.pki.gt("dispatch frobnicate")) == "usage.unknown_command");
+
+  // Remote submit: a refused setpoint is the command's error (exit 3), the answer still printed.
+  auto refused = f.remote("dispatch submit " + sh_quote(f.file("r.json", f.sign("CS-OTHER", 1, 1000))));
+  CHECK(code_of(refused) == "dispatch.wrong_aggregator");
+  CHECK(refused.exit_code == 3);
+  CHECK(json::parse(refused.out).at("decision").at("outcome").as_string() == "rejected");
+  // Offline: the data directory's registry and store (replay state shared with the daemon).
+  std::string signed_msg = f.sign("CS-1", 1, 2500);
+  auto off = f.pki.gt("dispatch submit " + sh_quote(f.file("o.json", signed_msg)));
+  INFO(off.describe());
+  REQUIRE(off.exit_code == 0);
+  CHECK(json::parse(off.out).at("decision").at("outcome").as_string() == "applied");
+  CHECK(reason(f.submit(signed_msg)) == "dispatch.replay");
+
+  auto metrics = f.get(f.admin, "/metrics");
+  CHECK(metrics.body.find("gridtrust_dispatch_decisions_total{outcome=\"applied\",reason=\"dispatch.applied\"}") !=
+        std::string::npos);
+}
+
+TEST_CASE("replay protection survives a SIGKILL between an accept and the next setpoint") {
+  auto& f = fixture();
+  std::string older = f.sign("CS-2", 1, 1000);  // N-1
+  std::string n = f.sign("CS-2", 1, 1100);      // N
+  std::string newer = f.sign("CS-2", 1, 1200);  // N+1
+  CHECK(outcome(f.submit(n)) == "applied");
+  f.daemon->send_signal(SIGKILL);  // right after the accept answer
+  CHECK(f.daemon->wait_for_exit() == 128 + SIGKILL);
+
+  f.configure("outbox");  // and the restart switches to the outbox
+  f.daemon->start();
+  json::object again = f.submit(n);
+  CHECK(reason(again) == "dispatch.replay");
+  CHECK(reason(f.submit(older)) == "dispatch.replay");
+  json::object next = f.submit(newer);
+  INFO(json::serialize(next));
+  CHECK(outcome(next) == "applied");
+  // output: outbox: the signed command waits in the outbox for the aggregator.
+  REQUIRE(next.contains("outbox_id"));
+  CHECK_FALSE(next.contains("command"));
+  auto box = f.get(f.admin, "/v1/outbox?limit=1000");
+  INFO(box.body);
+  REQUIRE(box.status == 200);
+  bool found = false;
+  json::value outbox = json::parse(box.body);
+  for (const auto& e : outbox.at("entries").as_array())
+    if (e.at("id") == next.at("outbox_id")) {
+      found = true;
+      CHECK(e.at("action").as_string() == "SetChargingProfile");
+      CHECK(e.at("station").as_string() == "CS-2");
+      auto v = f.pki.gt("verify --station CS-2 --action SetChargingProfile " +
+                        sh_quote(f.file("queued.json", json::serialize(e.at("payload")))));
+      INFO(v.describe());
+      CHECK(v.exit_code == 0);
+    }
+  CHECK(found);
+}
+
+TEST_CASE("a bad dispatch section is refused with config.invalid naming the field") {
+  auto& f = fixture();
+  const std::string good = read_file(f.daemon->config_path());
+  auto with = [&](const std::string& section) {
+    write_file(f.daemon->config_path(), good.substr(0, good.find("\ndispatch:") + 1) + section);
+    return f.pki.gt("list --json");
+  };
+  auto bad_output = with("dispatch:\n  enabled: true\n  output: mail\n");
+  CHECK(code_of(bad_output) == "config.invalid");
+  CHECK(bad_output.err.find("dispatch.output") != std::string::npos);
+  auto bad_split = with("dispatch:\n  split: random\n");
+  CHECK(bad_split.err.find("dispatch.split") != std::string::npos);
+  auto bad_number = with("dispatch:\n  max_lifetime_s: -5\n");
+  CHECK(bad_number.err.find("dispatch.max_lifetime_s") != std::string::npos);
+  auto unknown = with("dispatch:\n  colour: blue\n");
+  CHECK(unknown.err.find("dispatch.colour") != std::string::npos);
+  write_file(f.daemon->config_path(), good);
+  CHECK(f.pki.gt("list --json").exit_code == 0);
+}
