@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <set>
 #include <string>
@@ -463,4 +464,79 @@ TEST_CASE("a clock file without GRIDTRUST_SIMULATED_CLOCK=1 refuses to start; ba
   INFO(status.describe());
   CHECK(status.exit_code == 0);
   CHECK(status.out.find("none scheduled yet") != std::string::npos);
+}
+
+TEST_CASE("a re-key of the daemon's TLS key: a kept-alive connection carries on, new connections get the new "
+          "certificate") {
+  InitializedPki pki;
+  TempDir work;
+  DaemonProcess daemon(pki, work, GRIDTRUSTD);
+  const std::string clock = work / "clock";
+  const std::int64_t t0 = gt::to_unix(gt::now_seconds()) + 60;
+  write_clock(clock, t0);
+  {
+    std::string yaml = read_file(daemon.config_path());
+    auto pos = yaml.find("\ndaemon:\n");
+    REQUIRE(pos != std::string::npos);
+    yaml.replace(pos + 1, 8,
+                 "daemon:\n  scheduler:\n    tick_ms: 1\n    overlap_days: 1\n    clock_file: " + clock +
+                     "\n    interval_days: {csms-server: 1}\n");
+    write_file(daemon.config_path(), yaml);
+  }
+  daemon.set_env("GRIDTRUST_SIMULATED_CLOCK", "1");
+  daemon.start();
+  const int status_port = port_of(daemon.status());
+  wait_processed(status_port, t0);
+
+  std::string root = work / "root.pem";
+  REQUIRE(pki.gt("chain --profile v2g-root --out " + sh_quote(root)).exit_code == 0);
+  ClientCert admin = gt::test::admin_profile_client(pki, work, "admin");
+  const std::string api_port = std::to_string(port_of(daemon.api()));
+  auto served_serial = [&] {
+    auto r = run("openssl s_client -connect 127.0.0.1:" + api_port + " -servername localhost -cert " +
+                 sh_quote(admin.cert) + " -key " + sh_quote(admin.key) +
+                 " </dev/null 2>/dev/null | openssl x509 -noout -serial");
+    INFO(r.describe());
+    REQUIRE(r.exit_code == 0);
+    return r.out;
+  };
+  auto first = run("openssl x509 -noout -serial -in " + sh_quote(pki.data_dir() + "/server-chain.pem"));
+  REQUIRE(first.exit_code == 0);
+  REQUIRE(served_serial() == first.out);
+
+  // One TLS connection, verified against the PKI at the real time: a request, then (once
+  // the test has made the daemon re-key) another on the same connection.
+  std::string go = work / "go";
+  std::string cmd =
+      "(printf 'GET /healthz HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n'; "
+      "while [ ! -f " + sh_quote(go) + " ]; do sleep 0.05; done; "
+      "printf 'GET /healthz HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n'; sleep 1) | "
+      "timeout 60 openssl s_client -quiet -connect 127.0.0.1:" + api_port + " -servername localhost -CAfile " +
+      sh_quote(root) + " -cert " + sh_quote(admin.cert) + " -key " + sh_quote(admin.key) + " -verify_return_error";
+  auto served = [&] {
+    const std::string log = daemon.log();
+    int n = 0;
+    for (std::size_t p = 0; (p = log.find("GET /healthz 200", p)) != std::string::npos; ++p) ++n;
+    return n;
+  };
+  const int before = served();
+  auto client = std::async(std::launch::async, [cmd] { return run(cmd); });
+  for (int i = 0; i < 400 && served() == before; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(served() > before);
+
+  // Two simulated days: the 1-day interval of the TLS key has passed.
+  write_clock(clock, t0 + 2 * kDay);
+  wait_processed(status_port, t0 + 2 * kDay);
+  std::string now_served;
+  for (int i = 0; i < 100 && (now_served = served_serial()) == first.out; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(now_served != first.out);  // new connections: the new certificate
+
+  write_file(go, "");
+  auto r = client.get();
+  INFO(r.describe() << daemon.log());
+  std::size_t oks = 0;
+  for (std::size_t p = 0; (p = r.out.find("HTTP/1.1 200 OK", p)) != std::string::npos; ++p) ++oks;
+  CHECK(oks == 2);  // the old connection was not dropped by the switch
+  REQUIRE(daemon.terminate() == 0);
 }
