@@ -148,38 +148,63 @@ json::object SimulationReport::to_json(bool with_series) const {
 }
 
 std::string SimulationReport::svg() const {
-  const double W = 960, H = 360, L = 70, R = 20, T = 30, B = 40;
+  const double W = 980, H = 420, L = 90, R = 20, T = 64, B = 56;
   double lo = 0, hi = 0;
   for (std::size_t i = 0; i < t_s.size(); ++i) {
     lo = std::min({lo, requested_w[i], delivered_w[i]});
     hi = std::max({hi, requested_w[i], delivered_w[i]});
   }
   if (hi - lo < 1) hi = lo + 1;
+  const double pad = (hi - lo) * 0.05;
+  lo -= pad;
+  hi += pad;
   const double t_end = t_s.empty() ? 1 : std::max(1.0, t_s.back());
   auto x = [&](double t) { return L + (W - L - R) * t / t_end; };
   auto y = [&](double w) { return T + (H - T - B) * (hi - w) / (hi - lo); };
-  auto line = [&](const std::vector<double>& v, const char* colour) {
+  auto line = [&](const std::vector<double>& v, const char* colour, const char* extra) {
     std::ostringstream p;
-    p << "<polyline fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"1.2\" points=\"";
+    p << "<polyline fill=\"none\" stroke=\"" << colour << "\" " << extra << " points=\"";
     for (std::size_t i = 0; i < t_s.size(); ++i) p << x(t_s[i]) << ',' << y(v[i]) << ' ';
     p << "\"/>\n";
     return p.str();
   };
   std::ostringstream s;
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+    << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  s << "<title>fleet power: requested vs delivered</title>\n";
   s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s << "<text x=\"" << L << "\" y=\"18\">fleet power, " << evs << " EVs, " << hours
-    << " h: requested (blue) vs delivered (orange), kW</text>\n";
-  s << "<line x1=\"" << L << "\" y1=\"" << y(0) << "\" x2=\"" << W - R << "\" y2=\"" << y(0)
-    << "\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n";
-  s << "<line x1=\"" << L << "\" y1=\"" << T << "\" x2=\"" << L << "\" y2=\"" << H - B << "\" stroke=\"#333\"/>\n";
-  for (int i = 0; i <= 4; ++i) {
-    const double w = lo + (hi - lo) * i / 4;
-    s << "<text x=\"4\" y=\"" << y(w) + 4 << "\">" << std::round(w / 100) / 10 << "</text>\n";
+  s << "<text x=\"" << L << "\" y=\"20\" font-size=\"15\" font-weight=\"bold\">Fleet power: requested vs delivered ("
+    << evs << " EVs, " << hours << " h simulated)</text>\n";
+  s << "<text x=\"" << L << "\" y=\"38\" fill=\"#444\">positive: the fleet charges (imports); negative: it "
+       "discharges to the grid. Delivered stays inside every EV, EVSE and site envelope.</text>\n";
+  // Legend.
+  s << "<line x1=\"" << W - 330 << "\" y1=\"54\" x2=\"" << W - 300 << "\" y2=\"54\" stroke=\"#1f77b4\" "
+       "stroke-width=\"3\" stroke-dasharray=\"6 3\"/><text x=\"" << W - 295 << "\" y=\"58\">requested (signal)</text>\n";
+  s << "<line x1=\"" << W - 170 << "\" y1=\"54\" x2=\"" << W - 140 << "\" y2=\"54\" stroke=\"#ff7f0e\" "
+       "stroke-width=\"1.6\"/><text x=\"" << W - 135 << "\" y=\"58\">delivered</text>\n";
+  // Axes, grid and ticks.
+  s << "<rect x=\"" << L << "\" y=\"" << T << "\" width=\"" << W - L - R << "\" height=\"" << H - T - B
+    << "\" fill=\"none\" stroke=\"#333\"/>\n";
+  for (int i = 0; i <= 5; ++i) {
+    const double w = lo + (hi - lo) * i / 5;
+    s << "<line x1=\"" << L << "\" y1=\"" << y(w) << "\" x2=\"" << W - R << "\" y2=\"" << y(w)
+      << "\" stroke=\"#eee\"/>\n";
+    s << "<text x=\"" << L - 6 << "\" y=\"" << y(w) + 4 << "\" text-anchor=\"end\">" << std::round(w / 100) / 10
+      << "</text>\n";
   }
-  for (int h = 0; h <= static_cast<int>(t_end / 3600); h += std::max(1, static_cast<int>(t_end / 3600 / 12)))
-    s << "<text x=\"" << x(h * 3600.0) - 6 << "\" y=\"" << H - 20 << "\">" << h << "h</text>\n";
-  s << line(requested_w, "#1f77b4") << line(delivered_w, "#ff7f0e");
+  s << "<line x1=\"" << L << "\" y1=\"" << y(0) << "\" x2=\"" << W - R << "\" y2=\"" << y(0)
+    << "\" stroke=\"#777\" stroke-dasharray=\"4 3\"/><text x=\"" << W - R - 4 << "\" y=\"" << y(0) - 4
+    << "\" text-anchor=\"end\" fill=\"#777\">0 kW</text>\n";
+  const int step_h = std::max(1, static_cast<int>(t_end / 3600 / 12));
+  for (int h = 0; h <= static_cast<int>(t_end / 3600); h += step_h)
+    s << "<text x=\"" << x(h * 3600.0) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">" << h
+      << "</text>\n";
+  s << "<text x=\"" << L + (W - L - R) / 2 << "\" y=\"" << H - 12
+    << "\" text-anchor=\"middle\">simulated time (hours)</text>\n";
+  s << "<text transform=\"translate(18 " << T + (H - T - B) / 2
+    << ") rotate(-90)\" text-anchor=\"middle\">fleet power (kW)</text>\n";
+  s << line(requested_w, "#1f77b4", "stroke-width=\"3\" stroke-dasharray=\"6 3\" stroke-opacity=\"0.7\"")
+    << line(delivered_w, "#ff7f0e", "stroke-width=\"1.6\"");
   s << "</svg>\n";
   return s.str();
 }

@@ -40,7 +40,13 @@ TEST_CASE("a short run tracks the signal when the fleet can, with both split pol
     CHECK(r->invariants_hold());
     CHECK(r->requested_w.size() == 360);
     CHECK(r->delivered_w[10] == Approx(100000).margin(1));
-    CHECK(r->svg().find("<polyline") != std::string::npos);
+    const std::string svg = r->svg();
+    CHECK(svg.find("<polyline") != std::string::npos);
+    // Legible without a manual: both series in the legend, axis titles with units.
+    CHECK(svg.find("requested (signal)") != std::string::npos);
+    CHECK(svg.find(">delivered<") != std::string::npos);
+    CHECK(svg.find("simulated time (hours)") != std::string::npos);
+    CHECK(svg.find("fleet power (kW)") != std::string::npos);
   }
 }
 
