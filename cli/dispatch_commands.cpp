@@ -158,21 +158,6 @@ Result<json::object> offline_answer(const Call& c) {
                       {"rejected", counts[static_cast<int>(dispatch::Outcome::Rejected)]}};
 }
 
-std::string percent_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : s) {
-    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-      out += static_cast<char>(ch);
-    } else {
-      out += '%';
-      out += hex[ch >> 4];
-      out += hex[ch & 15];
-    }
-  }
-  return out;
-}
-
 Result<json::object> remote_answer(const ServerUrl& server, const Call& c) {
   std::string target;
   std::optional<json::object> body;

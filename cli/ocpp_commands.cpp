@@ -113,21 +113,6 @@ Result<json::object> offline_answer(const Call& c) {
   return ocpp::certificate_hash(*ctx->ca, c.version, serial, c.hash);
 }
 
-std::string percent_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : s) {
-    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-      out += static_cast<char>(ch);
-    } else {
-      out += '%';
-      out += hex[ch >> 4];
-      out += hex[ch & 15];
-    }
-  }
-  return out;
-}
-
 const char* hash_text(protocol::HashAlgorithm h) {
   switch (h) {
     case protocol::HashAlgorithm::sha256: return "SHA256";

@@ -4,6 +4,7 @@
 #include <openssl/x509_vfy.h>
 
 #include <chrono>
+#include <cctype>
 #include <filesystem>
 #include <iostream>
 
@@ -456,6 +457,21 @@ Result<std::string> RemoteClient::call_text(const std::string& target, const std
   GT_TRY(answer_of(state_->server, x.response));  // the API's error, or remote.bad_response
   return reject("remote.bad_response", "gridtrustd at " + state_->server.text + " answered HTTP " +
                                            std::to_string(status));
+}
+
+std::string percent_encode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : s) {
+    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    }
+  }
+  return out;
 }
 
 Status run_remote_command(const std::string& server_url, const std::string& command,

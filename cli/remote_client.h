@@ -64,6 +64,9 @@ Status remote_dispatch(const ServerUrl& server, const std::vector<std::string>& 
 Status remote_signed_command(const ServerUrl& server, const std::string& command,
                              const std::vector<std::string>& words);
 
+// RFC 3986 percent-encoding of a path segment or query value (unreserved kept).
+std::string percent_encode(const std::string& s);
+
 Status run_remote_command(const std::string& server_url, const std::string& command,
                           const std::vector<std::string>& words);
 
