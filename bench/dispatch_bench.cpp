@@ -1,7 +1,9 @@
 // Dispatch engine benchmark (dispatch/engine.h: Engine::submit, submit_batch,
 // apply_target; dispatch/allocation.h: allocate).
 //
-//   dispatch_bench [N]   N: single-signed setpoints per thread (default 5000)
+//   dispatch_bench [N [PART]]   N: single-signed setpoints per thread (default 5000);
+//                               PART: all (default), singles, batched, latency or
+//                               allocation (one part alone, e.g. under perf)
 //
 // In one run, on one SoftHSM2 token and one SQLite store (in $TMPDIR, default /tmp):
 //  - baseline: a raw OpenSSL EVP_PKEY_verify P-256 loop on a precomputed digest, 2 threads;
@@ -218,6 +220,10 @@ void line(const char* what, double value, const char* unit, double base = -1, co
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 5000;
   if (n < 100) die("N must be at least 100");
+  const std::string part = argc > 2 ? argv[2] : "all";
+  if (part != "all" && part != "singles" && part != "batched" && part != "latency" && part != "allocation")
+    die("PART must be all, singles, batched, latency or allocation");
+  auto wanted = [&](const char* p) { return part == "all" || part == p; };
   Env env;
   set_up(env);
   const std::int64_t now = to_unix(now_seconds());
@@ -231,7 +237,7 @@ int main(int argc, char** argv) {
   line("raw OpenSSL EVP_PKEY_verify P-256, 2 threads", raw, "verifies/s");
 
   // Single-signed setpoints.
-  {
+  if (wanted("singles")) {
     dp::Engine engine(bench_fleet(now), resolver, *env.store, opt);
     const int per_station = std::max(1, 2 * n / kStations);
     auto msgs = sign_singles(env, kStations, per_station, now);
@@ -241,7 +247,7 @@ int main(int argc, char** argv) {
     const double r64 = run_singles(engine, msgs, 64, now);
     line("single-signed, 64 threads (group commit), commands unsigned", r64, "setpoints/s", raw, "raw verify");
   }
-  {
+  if (wanted("singles")) {
     protocol::CommandSigner daemon{*env.daemon_key, env.daemon.record.der, {}};
     dp::StoreOutgoingSigner outgoing(daemon, *env.store);
     dp::Engine engine(bench_fleet(now), resolver, *env.store, opt, &outgoing);
@@ -251,7 +257,7 @@ int main(int argc, char** argv) {
   }
 
   // Batches of 1,000.
-  {
+  if (wanted("batched")) {
     dp::Engine engine(bench_fleet(now), resolver, *env.store, opt);
     protocol::CommandSigner signer{*env.aggregator_key, env.aggregator.record.der, {}};
     const int batches = 40;
@@ -284,6 +290,7 @@ int main(int argc, char** argv) {
   // HSM-signed command; open loop: a setpoint's clock starts when it is due, so a
   // queue behind a saturated engine counts.
   for (const double rate : {10000.0, 1000.0}) {
+    if (!wanted("latency")) break;
     protocol::CommandSigner daemon{*env.daemon_key, env.daemon.record.der, {}};
     dp::StoreOutgoingSigner outgoing(daemon, *env.store);
     dp::Engine engine(bench_fleet(now), resolver, *env.store, opt, &outgoing);
@@ -337,7 +344,7 @@ int main(int argc, char** argv) {
   }
 
   // Allocation across 100,000 EVs.
-  {
+  if (wanted("allocation")) {
     std::mt19937_64 rng(7);
     std::uniform_real_distribution<double> u(0, 1);
     std::vector<dp::AllocationUnit> units(100000);

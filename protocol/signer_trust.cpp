@@ -100,6 +100,11 @@ Result<std::shared_ptr<const SignerCertificate>> PkiSignerResolver::find(const s
 }
 
 Status PkiSignerResolver::judge(const SignerCertificate& signer, std::int64_t now) {
+  // Revocation counts from the next command on, whoever revoked (the daemon or the
+  // offline CLI): the chain's status is re-read whenever the store's revocation epoch
+  // has moved since it was last found clean. The epoch is read first, so a revocation
+  // committing between the two reads moves it again and is seen next time.
+  GT_TRY_ASSIGN(std::int64_t epoch, ca_.store().revocation_epoch());
   std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> ids;
   {
     std::lock_guard g(mu_);
@@ -139,12 +144,14 @@ Status PkiSignerResolver::judge(const SignerCertificate& signer, std::int64_t no
     if (k->chain_problem) return *k->chain_problem;
     if (now < k->not_before) return reject("verify.signer_not_yet_valid", "the signer's certificate is not valid yet");
     if (now >= k->not_after) return reject("verify.signer_expired", "the signer's certificate has expired");
+    if (k->clean_epoch == epoch) return Ok{};
     ids = k->chain;
   }
-  // Revocation is read from the store every time: a revocation counts from the next
-  // command on.
   GT_TRY_ASSIGN(bool revoked, ca_.store().any_revoked(*ids));
   if (revoked) return reject("verify.signer_revoked", "the signer's certificate or one of its CAs is revoked");
+  std::lock_guard g(mu_);
+  auto it = by_fingerprint_.find(signer.fingerprint);
+  if (it != by_fingerprint_.end() && it->second.chain == ids) it->second.clean_epoch = epoch;
   return Ok{};
 }
 

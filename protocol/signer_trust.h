@@ -34,6 +34,8 @@ class PkiSignerResolver final : public SignerResolver {
     std::int64_t not_before = 0, not_after = 0;
     bool chain_checked = false;
     std::optional<Rejection> chain_problem;  // decided once per certificate
+    // "Not revoked", as read while the store's revocation epoch was `clean_epoch`.
+    std::optional<std::int64_t> clean_epoch;
   };
   Status refresh();  // re-reads the signer profile's certificates and its chain
   Result<Known*> known(const std::string& fingerprint);

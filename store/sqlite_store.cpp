@@ -303,6 +303,14 @@ Result<bool> SqliteStore::any_revoked(const std::vector<std::pair<std::string, s
   });
 }
 
+Result<std::int64_t> SqliteStore::revocation_epoch() {
+  return read<std::int64_t>([](Database& db) {
+    auto q = db.prepared("SELECT n FROM revocation_epoch WHERE id=1");
+    if (!q->step()) throw StoreError(SQLITE_CORRUPT, "revocation_epoch has no row");
+    return q->int64(0);
+  });
+}
+
 Result<CertificateRecord> SqliteStore::revoke(const std::string& issuer, const std::string& serial, int reason,
                                               std::int64_t when, AuditEvent event, std::optional<int> cascade_reason) {
   CertificateRecord out;

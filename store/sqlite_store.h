@@ -29,6 +29,7 @@ class SqliteStore final : public Store {
   Result<std::vector<CertificateRecord>> list(const CertificateFilter& filter) override;
   Result<std::vector<CertificateRecord>> revoked_by(const std::string& issuer) override;
   Result<bool> any_revoked(const std::vector<std::pair<std::string, std::string>>& certs) override;
+  Result<std::int64_t> revocation_epoch() override;
   Result<CertificateRecord> revoke(const std::string& issuer, const std::string& serial, int reason,
                                    std::int64_t when, AuditEvent event, std::optional<int> cascade_reason) override;
   Result<CrlSnapshot> crl_snapshot(const std::string& issuer, const std::string& actor) override;

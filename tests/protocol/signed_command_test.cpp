@@ -290,6 +290,50 @@ TEST_CASE("the signer's certificate must be known, dispatch-authorised and unrev
   CHECK(code_of(protocol::verify_command(*m3, after, resolver, replay)) == "verify.signer_expired");
 }
 
+TEST_CASE("a signer found clean is re-read once anything is revoked, also by another process") {
+  Fixture f;
+  protocol::PkiSignerResolver resolver(*f.ca);
+  protocol::VerifyOptions opt;
+  opt.now = f.now;
+  MemoryReplayGuard replay;
+  auto [soft, issued] = f.software_signer("P-256");
+  protocol::CommandSigner signer{*soft, issued.record.der, {}};
+  auto message = [&](std::uint64_t seq) {
+    auto m = protocol::sign_command(sample_message(), signer, {"SetChargingProfile", "CS-1", seq}, {f.now, 60});
+    REQUIRE(m.ok());
+    return std::move(m).value();
+  };
+  auto epoch0 = f.store->revocation_epoch();
+  REQUIRE(epoch0.ok());
+  REQUIRE(code_of(protocol::verify_command(message(1), opt, resolver, replay)) == "ok");
+  REQUIRE(code_of(protocol::verify_command(message(2), opt, resolver, replay)) == "ok");  // from the cache
+
+  // An unrelated revocation moves the epoch; the signer is read again and still clean.
+  auto [other_soft, other] = f.software_signer("P-256", "agg-other");
+  REQUIRE(f.ca->revoke(other.record.serial, "superseded", "test").ok());
+  auto epoch1 = f.store->revocation_epoch();
+  REQUIRE(epoch1.ok());
+  CHECK(*epoch1 > *epoch0);
+  CHECK(code_of(protocol::verify_command(message(3), opt, resolver, replay)) == "ok");
+
+  // The offline CLI: another connection to the same file revokes the signer's issuing
+  // CA behind the resolver's back. The next command is refused.
+  {
+    auto cli_store = store::SqliteStore::open(f.dir / "pki.db");
+    REQUIRE(cli_store.ok());
+    auto issuer = (*cli_store)->issuer("cpo-sub2");
+    REQUIRE(issuer.ok());
+    REQUIRE(issuer->has_value());
+    auto ca_cert = (*cli_store)->find_by_serial((*issuer)->serial);
+    REQUIRE(ca_cert.ok());
+    REQUIRE(ca_cert->size() == 1);
+    auto r = (*cli_store)->revoke(ca_cert->front().issuer, ca_cert->front().serial, 1, f.now,
+                                  store::AuditEvent{"test", "revoke", ca_cert->front().serial, "{}"}, std::nullopt);
+    REQUIRE(r.ok());
+  }
+  CHECK(code_of(protocol::verify_command(message(4), opt, resolver, replay)) == "verify.signer_revoked");
+}
+
 TEST_CASE("signing refuses what cannot be signed faithfully") {
   Fixture f;
   auto [soft, issued] = f.software_signer("P-256");
