@@ -102,9 +102,9 @@ Result<std::shared_ptr<const SignerCertificate>> PkiSignerResolver::find(const s
 Status PkiSignerResolver::judge(const SignerCertificate& signer, std::int64_t now) {
   // Revocation counts from the next command on, whoever revoked (the daemon or the
   // offline CLI): the chain's status is re-read whenever the store's revocation epoch
-  // has moved since it was last found clean. The epoch is read first, so a revocation
-  // committing between the two reads moves it again and is seen next time.
-  GT_TRY_ASSIGN(std::int64_t epoch, ca_.store().revocation_epoch());
+  // has moved since it was last found clean (store/revocation_signal.h). The epoch is
+  // read first, so a revocation committing between the two reads moves it again.
+  const std::int64_t epoch = ca_.store().revocation_epoch();
   std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> ids;
   {
     std::lock_guard g(mu_);
@@ -151,7 +151,7 @@ Status PkiSignerResolver::judge(const SignerCertificate& signer, std::int64_t no
   if (revoked) return reject("verify.signer_revoked", "the signer's certificate or one of its CAs is revoked");
   std::lock_guard g(mu_);
   auto it = by_fingerprint_.find(signer.fingerprint);
-  if (it != by_fingerprint_.end() && it->second.chain == ids) it->second.clean_epoch = epoch;
+  if (epoch >= 0 && it != by_fingerprint_.end() && it->second.chain == ids) it->second.clean_epoch = epoch;
   return Ok{};
 }
 

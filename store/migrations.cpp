@@ -151,18 +151,6 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_enqueued ON outbox (enqueued_at);
 CREATE INDEX outbox_pending ON outbox (acked_at, seq);
 )sql",
-      // 5: a counter that moves with every revocation, whoever writes it (the daemon,
-      // the offline CLI, a cascade): verifiers cache "not revoked" against it.
-      R"sql(
-CREATE TABLE revocation_epoch (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  n  INTEGER NOT NULL
-);
-INSERT INTO revocation_epoch (id, n) VALUES (1, 0);
-CREATE TRIGGER certificates_revoked_epoch AFTER UPDATE OF status ON certificates
-  WHEN NEW.status <> OLD.status
-  BEGIN UPDATE revocation_epoch SET n = n + 1 WHERE id = 1; END;
-)sql",
   };
   return m;
 }

@@ -84,11 +84,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   GT_TRY_ASSIGN(Database w, Database::open(path));
   GT_TRY(apply_migrations(w));
   GT_TRY_ASSIGN(Database r, Database::open(path));
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(w), std::move(r)));
+  GT_TRY_ASSIGN(auto signal, RevocationSignal::open(path));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(w), std::move(r), std::move(signal)));
 }
 
-SqliteStore::SqliteStore(Database writer, Database reader)
-    : writer_db_(std::move(writer)), reader_db_(std::move(reader)) {
+SqliteStore::SqliteStore(Database writer, Database reader, std::unique_ptr<RevocationSignal> signal)
+    : writer_db_(std::move(writer)), reader_db_(std::move(reader)), signal_(std::move(signal)) {
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -303,14 +304,6 @@ Result<bool> SqliteStore::any_revoked(const std::vector<std::pair<std::string, s
   });
 }
 
-Result<std::int64_t> SqliteStore::revocation_epoch() {
-  return read<std::int64_t>([](Database& db) {
-    auto q = db.prepared("SELECT n FROM revocation_epoch WHERE id=1");
-    if (!q->step()) throw StoreError(SQLITE_CORRUPT, "revocation_epoch has no row");
-    return q->int64(0);
-  });
-}
-
 Result<CertificateRecord> SqliteStore::revoke(const std::string& issuer, const std::string& serial, int reason,
                                               std::int64_t when, AuditEvent event, std::optional<int> cascade_reason) {
   CertificateRecord out;
@@ -321,6 +314,13 @@ Result<CertificateRecord> SqliteStore::revoke(const std::string& issuer, const s
     u.bind(1, at).bind(2, static_cast<std::int64_t>(why)).bind(3, iss).bind(4, ser);
     u.step();
   };
+  // Verifiers in every process stop trusting their cached "not revoked" before the
+  // commit, and may cache again only after it (revocation_signal.h).
+  signal_->begin();
+  struct Ended {
+    RevocationSignal& s;
+    ~Ended() { s.end(); }
+  } ended{*signal_};
   Status st = submit([&](Database& db) -> Status {
                 Statement q(db.handle(), (std::string("SELECT ") + kCertColumns +
                                           " FROM certificates WHERE issuer=? AND serial=?").c_str());

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "store/database.h"
+#include "store/revocation_signal.h"
 #include "store/store.h"
 
 namespace gridtrust::store {
@@ -29,7 +30,7 @@ class SqliteStore final : public Store {
   Result<std::vector<CertificateRecord>> list(const CertificateFilter& filter) override;
   Result<std::vector<CertificateRecord>> revoked_by(const std::string& issuer) override;
   Result<bool> any_revoked(const std::vector<std::pair<std::string, std::string>>& certs) override;
-  Result<std::int64_t> revocation_epoch() override;
+  std::int64_t revocation_epoch() override { return signal_->epoch(); }
   Result<CertificateRecord> revoke(const std::string& issuer, const std::string& serial, int reason,
                                    std::int64_t when, AuditEvent event, std::optional<int> cascade_reason) override;
   Result<CrlSnapshot> crl_snapshot(const std::string& issuer, const std::string& actor) override;
@@ -70,7 +71,7 @@ class SqliteStore final : public Store {
     std::promise<Status> done;
   };
 
-  SqliteStore(Database writer, Database reader);
+  SqliteStore(Database writer, Database reader, std::unique_ptr<RevocationSignal> signal);
   std::future<Status> submit(WriteFn fn);
   void writer_loop();
   template <typename T>
@@ -81,6 +82,7 @@ class SqliteStore final : public Store {
 
   Database writer_db_;
   Database reader_db_;
+  std::unique_ptr<RevocationSignal> signal_;
   std::mutex reader_mu_;
 
   std::mutex mu_;

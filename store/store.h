@@ -48,10 +48,11 @@ class Store {
   // Whether any of these (issuer, serial) certificates is revoked: one read on the
   // issuance hot path for a whole CA chain.
   virtual Result<bool> any_revoked(const std::vector<std::pair<std::string, std::string>>& certs) = 0;
-  // A number that changes in the same commit as any certificate's status, whichever
-  // process writes it: an any_revoked answer read after epoch E holds while the epoch
-  // is still E. One small read.
-  virtual Result<std::int64_t> revocation_epoch() = 0;
+  // A number that moves whenever a revocation starts or ends, whichever process makes
+  // it: a clean any_revoked answer read after epoch E (E >= 0) holds while the epoch is
+  // still E. -1 while a revocation is in flight: nothing may be cached then. Cheap
+  // enough to ask for every signed command (no database read).
+  virtual std::int64_t revocation_epoch() = 0;
 
   // Marks a certificate revoked (conflict.already_revoked if it is) and audits it.
   // With `cascade_reason`, a CA certificate takes every valid certificate below it

@@ -107,6 +107,49 @@ TEST_CASE("revocation is recorded once, with reason and time") {
   CHECK(s.revoked_by("ca")->size() == 1);
 }
 
+TEST_CASE("every process on one store sees a revocation move the revocation epoch") {
+  test::TempDir dir;
+  auto a = SqliteStore::open(dir / "t.db");
+  auto b = SqliteStore::open(dir / "t.db");  // another process: the offline CLI
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  REQUIRE((*a)->reserve_serials("ca", {"0A", "0B"}).ok());
+  REQUIRE((*a)->record_issuance(cert("ca", "0A"), ev("0A")).ok());
+  const std::int64_t e0 = (*a)->revocation_epoch();
+  REQUIRE(e0 >= 0);
+  CHECK((*b)->revocation_epoch() == e0);
+  REQUIRE((*b)->revoke("ca", "0A", 1, 1234, ev("revoke"), std::nullopt).ok());
+  const std::int64_t e1 = (*a)->revocation_epoch();
+  CHECK(e1 >= 0);
+  CHECK(e1 != e0);
+  // A refused revocation moves it too (it could not know beforehand).
+  CHECK(!(*b)->revoke("ca", "0B", 1, 1234, ev("revoke"), std::nullopt).ok());
+  CHECK((*a)->revocation_epoch() != e1);
+}
+
+TEST_CASE("a revocation in flight forbids caching; a revoker that died leaves it forbidden until the next open") {
+  test::TempDir dir;
+  auto signal = RevocationSignal::open(dir / "t.db");
+  REQUIRE(signal.ok());
+  const std::int64_t e0 = (*signal)->epoch();
+  REQUIRE(e0 >= 0);
+  (*signal)->begin();  // ... and the revoker dies before end()
+  CHECK((*signal)->epoch() == -1);
+  auto other = RevocationSignal::open(dir / "t.db");  // shared: it sees the same counters
+  REQUIRE(other.ok());
+  CHECK((*other)->epoch() >= 0);  // settled at open
+  CHECK((*other)->epoch() != e0);
+  CHECK((*signal)->epoch() == (*other)->epoch());
+  // Settling under a revocation still in flight: its end() moves the epoch again.
+  const std::int64_t e1 = (*other)->epoch();
+  (*signal)->begin();
+  (*other)->settle();
+  const std::int64_t during = (*other)->epoch();
+  (*signal)->end();
+  CHECK((*other)->epoch() != during);
+  CHECK((*other)->epoch() != e1);
+}
+
 TEST_CASE("the audit table refuses updates and deletes through SQL") {
   test::TempDir dir;
   {
