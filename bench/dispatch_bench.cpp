@@ -209,6 +209,31 @@ double run_singles(dp::Engine& engine, const std::vector<json::object>& msgs, in
   return rate;
 }
 
+// The same, `per_call` messages at a time through submit_many (what one POST of
+// {"setpoints":[...]} does): each message still verified on its own.
+double run_many(dp::Engine& engine, const std::vector<json::object>& msgs, int threads, std::size_t per_call,
+                std::int64_t now) {
+  std::vector<std::vector<std::vector<json::object>>> calls(threads);
+  for (std::size_t i = 0; i < msgs.size(); ++i) {
+    auto& mine = calls[(i % kStations) % threads];
+    if (mine.empty() || mine.back().size() == per_call) mine.emplace_back();
+    mine.back().push_back(msgs[i]);
+  }
+  std::atomic<int> bad{0};
+  auto t0 = Steady::now();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      for (const auto& call : calls[t])
+        for (const auto& d : engine.submit_many(call, now))
+          if (!d.applied()) ++bad;
+    });
+  for (auto& t : ts) t.join();
+  const double rate = msgs.size() / std::chrono::duration<double>(Steady::now() - t0).count();
+  if (bad) die("many: " + std::to_string(bad.load()) + " not applied");
+  return rate;
+}
+
 void line(const char* what, double value, const char* unit, double base = -1, const char* base_name = "") {
   std::printf("  %-62s %12.0f %-14s", what, value, unit);
   if (base > 0) std::printf(" ratio to %s = %.2f", base_name, value / base);
@@ -246,6 +271,9 @@ int main(int argc, char** argv) {
     msgs = sign_singles(env, kStations, per_station, now);
     const double r64 = run_singles(engine, msgs, 64, now);
     line("single-signed, 64 threads (group commit), commands unsigned", r64, "setpoints/s", raw, "raw verify");
+    msgs = sign_singles(env, kStations, per_station, now);
+    const double rm = run_many(engine, msgs, 2, 100, now);
+    line("single-signed, 100 per call, 2 threads, commands unsigned", rm, "setpoints/s", raw, "raw verify");
   }
   if (wanted("singles")) {
     protocol::CommandSigner daemon{*env.daemon_key, env.daemon.record.der, {}};
@@ -254,6 +282,9 @@ int main(int argc, char** argv) {
     auto msgs = sign_singles(env, kStations, std::max(1, 2 * n / kStations), now);
     const double r = run_singles(engine, msgs, 64, now);
     line("single-signed, 64 threads, commands signed (HSM)", r, "setpoints/s", raw, "raw verify");
+    msgs = sign_singles(env, kStations, std::max(1, 2 * n / kStations), now);
+    const double rm = run_many(engine, msgs, 2, 100, now);
+    line("single-signed, 100 per call, 2 threads, commands signed (HSM)", rm, "setpoints/s", raw, "raw verify");
   }
 
   // Batches of 1,000.

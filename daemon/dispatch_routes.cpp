@@ -215,7 +215,12 @@ Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) 
   if (!body.ok()) return error_reply(body.error());
   auto& engine = svc.runtime().engine();
   Emitted emitted(svc, req);
-  const json::value* batch = body->if_contains("batch");
+  // {"batch":[...]}: entries under one signature; {"setpoints":[...]}: single-signed
+  // messages that travel together; anything else: one single-signed message.
+  const char* list_key = body->contains("batch") ? "batch" : body->contains("setpoints") ? "setpoints" : nullptr;
+  const json::value* batch = list_key ? body->if_contains(list_key) : nullptr;
+  const bool single_signed = list_key && std::string_view(list_key) == "setpoints";
+  const std::string what = single_signed ? "setpoints" : "batch";
   if (!batch) {
     if (auto c = claimed(*body))
       if (auto st = owners.check(req, c->station); !st.ok()) return error_reply(st.error());
@@ -226,24 +231,26 @@ Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) 
     return json_reply(out);
   }
   if (body->size() != 1)
-    return error_reply(reject("dispatch.bad_batch", "a batch is {\"batch\":[entries]} and nothing else"));
+    return error_reply(reject("dispatch.bad_batch", "a " + what + " list is {\"" + what + "\":[...]} and nothing else"));
   if (!batch->is_array() || batch->get_array().empty())
-    return error_reply(reject("dispatch.bad_batch", "batch must be a non-empty array of signed batch entries"));
+    return error_reply(reject("dispatch.bad_batch", what + (single_signed ? " must be a non-empty array of signed messages"
+                                                                          : " must be a non-empty array of signed batch entries")));
   const std::size_t max = svc.runtime().config().max_batch;
   if (batch->get_array().size() > max)
-    return error_reply(reject("dispatch.batch_too_large", "a batch holds at most " + std::to_string(max) +
+    return error_reply(reject("dispatch.batch_too_large", "a " + what + " list holds at most " + std::to_string(max) +
                                                               " entries (dispatch.max_batch), not " +
                                                               std::to_string(batch->get_array().size())));
   std::vector<json::object> entries;
   entries.reserve(batch->get_array().size());
   for (std::size_t i = 0; i < batch->get_array().size(); ++i) {
     const json::value& e = batch->get_array()[i];
-    if (!e.is_object()) return error_reply(reject("dispatch.bad_batch", "batch entry " + std::to_string(i) + " is not an object"));
+    if (!e.is_object())
+      return error_reply(reject("dispatch.bad_batch", what + " entry " + std::to_string(i) + " is not an object"));
     if (auto c = claimed(e.get_object()))
       if (auto st = owners.check(req, c->station); !st.ok()) return error_reply(st.error());
     entries.push_back(e.get_object());
   }
-  std::vector<Decision> ds = engine.submit_batch(entries, svc.now());
+  std::vector<Decision> ds = single_signed ? engine.submit_many(entries, svc.now()) : engine.submit_batch(entries, svc.now());
   json::array results;
   results.reserve(ds.size());
   std::size_t counts[3] = {0, 0, 0};

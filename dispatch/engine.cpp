@@ -164,14 +164,13 @@ Engine::Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store* st
   for (const auto& [key, s] : fleet_.sessions) ev_index_[s.ev] = key;
 }
 
-Decision Engine::submit(const json::object& message, std::int64_t now) {
+void Engine::verify_single(Pending& p, const json::object& message, std::int64_t now) {
   DeferredReplay deferred;
   protocol::VerifyOptions o;
   o.now = now;
   o.max_clock_skew_s = options_.max_clock_skew_s;
   o.max_lifetime_s = options_.max_lifetime_s;
   o.action = kSetChargingProfile;
-  Pending p;
   p.d.at = now;
   p.message = &message;
   auto v = protocol::verify_command(message, o, resolver_, deferred);
@@ -185,9 +184,29 @@ Decision Engine::submit(const json::object& message, std::int64_t now) {
     p.d.seq = v->claims.seq;
     p.organisation = organisation_of(v->signer_subject);
   }
+}
+
+Decision Engine::submit(const json::object& message, std::int64_t now) {
+  Pending p;
+  verify_single(p, message, now);
   std::vector<Pending*> ps{&p};
   finish(ps, now);
   return std::move(p.d);
+}
+
+std::vector<Decision> Engine::submit_many(const std::vector<json::object>& messages, std::int64_t now) {
+  std::vector<Pending> pending(messages.size());
+  std::vector<Pending*> ps;
+  ps.reserve(pending.size());
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    verify_single(pending[i], messages[i], now);
+    ps.push_back(&pending[i]);
+  }
+  finish(ps, now, "dispatch.setpoints");
+  std::vector<Decision> out;
+  out.reserve(pending.size());
+  for (auto& p : pending) out.push_back(std::move(p.d));
+  return out;
 }
 
 std::vector<Decision> Engine::submit_batch(const std::vector<json::object>& entries, std::int64_t now) {
@@ -225,7 +244,7 @@ std::vector<Decision> Engine::submit_batch(const std::vector<json::object>& entr
   return out;
 }
 
-void Engine::finish(std::vector<Pending*>& ps, std::int64_t now) {
+void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* many_action) {
   {
     std::lock_guard g(mu_);
     for (Pending* p : ps)
@@ -249,7 +268,7 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now) {
   std::vector<const Decision*> ds;
   ds.reserve(ps.size());
   for (Pending* p : ps) ds.push_back(&p->d);
-  record(ds, ds.size() == 1 ? "dispatch.setpoint" : "dispatch.batch");
+  record(ds, ds.size() == 1 ? "dispatch.setpoint" : many_action);
 }
 
 void Engine::check_sequences(std::vector<Pending*>& ps) {

@@ -138,6 +138,10 @@ class Engine {
   Decision submit(const boost::json::object& message, std::int64_t now);
   // A signed batch: one signature check for all; then a decision per entry, in order.
   std::vector<Decision> submit_batch(const std::vector<boost::json::object>& entries, std::int64_t now);
+  // Several single-signed messages that arrived together: each verified on its own,
+  // exactly as submit() would; their sequence numbers are made durable in one commit
+  // and their decisions audited in one entry. A decision per message, in order.
+  std::vector<Decision> submit_many(const std::vector<boost::json::object>& messages, std::int64_t now);
   // A signed fleet target (action gridtrust.FleetTarget, station "fleet:<group>").
   FleetDecision submit_target(const boost::json::object& message, std::int64_t now);
   // The allocation behind submit_target, for callers that already hold the authority
@@ -174,7 +178,8 @@ class Engine {
     bool done = false;
   };
 
-  void finish(std::vector<Pending*>& ps, std::int64_t now);
+  void verify_single(Pending& p, const boost::json::object& message, std::int64_t now);
+  void finish(std::vector<Pending*>& ps, std::int64_t now, const char* many_action = "dispatch.batch");
 
   void check_sequences(std::vector<Pending*>& ps);
   void decide_locked(Pending& p, std::int64_t now);

@@ -329,6 +329,35 @@ TEST_CASE("a batch is verified once and decided entry by entry; one changed entr
   for (const auto& d : f.engine->submit_batch(*again, f.now)) CHECK(d.reason == "dispatch.bad_signature");
 }
 
+TEST_CASE("single-signed messages submitted together are decided as if one by one") {
+  Fixture f;
+  json::object a = f.sign(request(1, "CentralSetpoint", 2000.0), "CS-001", f.fleet_signer);
+  json::object b = f.sign(request(1, "CentralSetpoint", 2000.0), "CS-201", f.fleet_signer);
+  json::object c = f.sign(request(1, "CentralSetpoint", 2000.0), "CS-002", f.fleet_signer);
+  json::object tampered = f.sign(request(2, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer);
+  tampered["evseId"] = 1;
+  json::object later = f.sign(request(2, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer);
+  // `a` again after `later` (same signer and station, lower number): a replay.
+  auto ds = f.engine->submit_many({a, b, c, tampered, later, a}, f.now);
+  REQUIRE(ds.size() == 6);
+  CHECK(ds[0].reason == kApplied);
+  CHECK(ds[1].reason == "dispatch.wrong_aggregator");
+  CHECK(ds[2].reason == kApplied);
+  CHECK(ds[3].reason == "dispatch.bad_signature");
+  CHECK(ds[4].reason == kApplied);
+  CHECK(ds[5].reason == "dispatch.replay");
+  // Each applied message gets its own command, each verifiable on its own.
+  for (int i : {0, 2, 4}) {
+    REQUIRE(ds[i].command);
+    CHECK(ds[i].command->at("evseId").as_int64() == (i == 4 ? 2 : 1));
+  }
+  // Durable: a restarted engine refuses all of them again.
+  auto fl = load_fleet_yaml_text(kFleet, "fleet");
+  REQUIRE(fl.ok());
+  Engine restarted(std::move(*fl), f.resolver, *f.pki.store);
+  for (const auto& d : restarted.submit_many({a, c, later}, f.now)) CHECK(d.reason == "dispatch.replay");
+}
+
 TEST_CASE("a signed fleet target is allocated across the EVs within their envelopes, with its shortfall") {
   Fixture f;
   FleetTarget t{"reg-A", -20000, {"CS-001", "CS-002"}, 60};

@@ -286,6 +286,34 @@ TEST_CASE("a signed batch: one request, a decision and a command per entry") {
   CHECK(json::parse(again.out).at("rejected").as_int64() == 3);
 }
 
+TEST_CASE("single-signed setpoints travelling together: one request, each verified on its own") {
+  auto& f = fixture();
+  const std::string a = f.sign("CS-1", 1, 1500), b = f.sign("CS-2", 1, 1500);
+  auto h = f.post(f.admin, "/v1/dispatch/setpoints", "{\"setpoints\":[" + a + "," + b + "," + a + "]}");
+  INFO(h.body);
+  REQUIRE(h.status == 200);
+  json::object answer = json::parse(h.body).as_object();
+  const json::array& results = answer.at("results").as_array();
+  REQUIRE(results.size() == 3);
+  CHECK(results[0].at("decision").at("reason").as_string() == "dispatch.applied");
+  CHECK(results[1].at("decision").at("reason").as_string() == "dispatch.applied");
+  CHECK(results[2].at("decision").at("reason").as_string() == "dispatch.replay");
+  CHECK(answer.at("rejected").as_int64() == 1);
+  // Each applied one is answered with its own command, addressed to its station (the
+  // two share one daemon signature: entries of one batch).
+  REQUIRE(results[0].as_object().contains("command"));
+  REQUIRE(results[1].as_object().contains("command"));
+  CHECK(results[0].at("command").at("customData").at("batch").at("station").as_string() == "CS-1");
+  CHECK(results[1].at("command").at("customData").at("batch").at("station").as_string() == "CS-2");
+  // A batch entry is not a single-signed message, and the list is checked like a batch.
+  CHECK(f.post(f.admin, "/v1/dispatch/setpoints", R"({"setpoints":[]})").error_code() == "dispatch.bad_batch");
+  CHECK(f.post(f.admin, "/v1/dispatch/setpoints", R"({"setpoints":[1]})").error_code() == "dispatch.bad_batch");
+  CHECK(f.post(f.admin, "/v1/dispatch/setpoints", "{\"setpoints\":[" + a + "],\"x\":1}").error_code() ==
+        "dispatch.bad_batch");
+  CHECK(f.post(f.admin, "/v1/dispatch/setpoints", R"({"setpoints":[{},{},{},{},{},{}]})").error_code() ==
+        "dispatch.batch_too_large");
+}
+
 TEST_CASE("sessions and SoC telemetry change the envelope") {
   auto& f = fixture();
   json::object empty = f.evse_status("CS-1", 2);
