@@ -97,6 +97,28 @@ Result<std::uint64_t> CommandService::next_seq(const std::string& station) {
   return b.next++;
 }
 
+Status CommandService::reserve_for(const std::vector<std::string>& stations) {
+  std::lock_guard g(mu_);
+  std::map<std::string, std::uint64_t> need;
+  for (const auto& s : stations) ++need[s];
+  std::vector<std::string> short_of;
+  for (const auto& [station, n] : need) {
+    const Block& b = blocks_[station];
+    for (std::uint64_t have = b.end - b.next; have < n; have += seq_block_) short_of.push_back(station);
+  }
+  if (short_of.empty()) return Ok{};
+  // One durable commit for every station of the batch that ran out; a station's
+  // blocks of one commit are contiguous, and what was left of its old block is skipped.
+  GT_TRY_ASSIGN(auto firsts, ca_.store().reserve_sequence_blocks(fingerprint_, short_of, seq_block_));
+  std::map<std::string, Block> fresh;
+  for (std::size_t i = 0; i < short_of.size(); ++i) {
+    auto [it, inserted] = fresh.try_emplace(short_of[i], Block{firsts[i], firsts[i] + seq_block_});
+    if (!inserted) it->second.end = firsts[i] + seq_block_;
+  }
+  for (auto& [station, block] : fresh) blocks_[station] = block;
+  return Ok{};
+}
+
 Result<json::object> CommandService::sign(json::object message, const SignParameters& p) {
   GT_TRY(ensure_signer());
   if (p.station.empty() || p.action.empty())
@@ -112,6 +134,13 @@ Result<json::array> CommandService::sign_batch(const json::array& items, std::in
   GT_TRY(ensure_signer());
   if (items.empty()) return reject("sign.bad_claims", "a batch needs at least one message");
   std::shared_lock swap(swap_mu_);
+  std::vector<std::string> stations;
+  stations.reserve(items.size());
+  for (const auto& item : items)
+    if (const json::object* o = item.if_object())
+      if (const json::value* st = o->if_contains("station"); st && st->is_string() && !st->get_string().empty())
+        stations.emplace_back(st->get_string());
+  GT_TRY(reserve_for(stations));
   std::vector<protocol::BatchItem> batch;
   batch.reserve(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) {

@@ -66,6 +66,7 @@ class CommandService {
  private:
   Status ensure_signer();
   Result<std::uint64_t> next_seq(const std::string& station);
+  Status reserve_for(const std::vector<std::string>& stations);  // numbers for a whole batch, one commit
   protocol::VerifyOptions options(const VerifyParameters& p) const;
 
   pki::CertificateAuthority& ca_;

@@ -483,6 +483,31 @@ Result<std::uint64_t> SqliteStore::reserve_sequences(const std::string& signer, 
   return first;
 }
 
+Result<std::vector<std::uint64_t>> SqliteStore::reserve_sequence_blocks(const std::string& signer,
+                                                                        const std::vector<std::string>& stations,
+                                                                        std::uint64_t count) {
+  if (count == 0 || count > (1ULL << 32)) return reject("usage.bad_value", "sequence block size out of range");
+  std::vector<std::uint64_t> first(stations.size(), 0);
+  if (stations.empty()) return first;
+  Status st = submit([&](Database& db) -> Status {
+                auto s = db.prepared(
+                    "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('issued', ?, ?, ?) "
+                    "ON CONFLICT (direction, signer, station) DO UPDATE SET last = last + ? RETURNING last");
+                for (std::size_t i = 0; i < stations.size(); ++i) {
+                  s->reset();
+                  s->bind(1, signer).bind(2, stations[i]).bind(3, static_cast<std::int64_t>(count))
+                      .bind(4, static_cast<std::int64_t>(count));
+                  if (!s->step()) return reject("store.write_failed", "sequence reservation returned nothing");
+                  first[i] = static_cast<std::uint64_t>(s->int64(0)) - count + 1;
+                  while (s->step()) {
+                  }
+                }
+                return Ok{};
+              }).get();
+  if (!st.ok()) return st.error();
+  return first;
+}
+
 Result<bool> SqliteStore::accept_sequence(const std::string& signer, const std::string& station, std::uint64_t seq) {
   if (seq == 0 || seq > (1ULL << 62)) return reject("usage.bad_value", "sequence number out of range");
   bool accepted = false;

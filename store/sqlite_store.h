@@ -42,6 +42,9 @@ class SqliteStore final : public Store {
   Result<std::uint64_t> reserve_sequences(const std::string& signer, const std::string& station,
                                           std::uint64_t count) override;
   Result<bool> accept_sequence(const std::string& signer, const std::string& station, std::uint64_t seq) override;
+  Result<std::vector<std::uint64_t>> reserve_sequence_blocks(const std::string& signer,
+                                                             const std::vector<std::string>& stations,
+                                                             std::uint64_t count) override;
   Result<std::vector<bool>> accept_sequences(const std::vector<SequenceClaim>& claims) override;
 
   // The rotation scheduler (rotation_store.cpp).

@@ -88,6 +88,21 @@ class Store {
   virtual Result<std::uint64_t> reserve_sequences(const std::string& signer, const std::string& station,
                                                   std::uint64_t count) = 0;
   virtual Result<bool> accept_sequence(const std::string& signer, const std::string& station, std::uint64_t seq) = 0;
+  // reserve_sequences for several stations in one durable commit: entry i is the first
+  // of the `count` numbers reserved for stations[i] (a station listed twice gets two
+  // blocks).
+  virtual Result<std::vector<std::uint64_t>> reserve_sequence_blocks(const std::string& signer,
+                                                                     const std::vector<std::string>& stations,
+                                                                     std::uint64_t count) {
+    std::vector<std::uint64_t> out;
+    out.reserve(stations.size());
+    for (const auto& s : stations) {
+      auto r = reserve_sequences(signer, s, count);
+      if (!r.ok()) return r.error();
+      out.push_back(*r);
+    }
+    return out;
+  }
   // Many accept_sequence calls at once, in order, durable together (a batch of
   // setpoints is one commit, not one per entry). Entry i of the result says whether
   // claim i was accepted; a later claim sees the earlier ones.

@@ -150,6 +150,27 @@ TEST_CASE("a revocation in flight forbids caching; a revoker that died leaves it
   CHECK((*other)->epoch() != e1);
 }
 
+TEST_CASE("sequence blocks for several stations come from one commit, above everything handed out") {
+  test::TempDir dir;
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());
+  auto& s = **st;
+  auto a1 = s.reserve_sequences("signer", "CS-A", 10);
+  REQUIRE(a1.ok());
+  CHECK(*a1 == 1);
+  const auto commits = s.commits();
+  auto blocks = s.reserve_sequence_blocks("signer", {"CS-A", "CS-B", "CS-A"}, 10);
+  REQUIRE(blocks.ok());
+  CHECK(s.commits() == commits + 1);
+  REQUIRE(blocks->size() == 3);
+  CHECK((*blocks)[0] == 11);  // after CS-A's first block
+  CHECK((*blocks)[1] == 1);
+  CHECK((*blocks)[2] == 21);  // contiguous with the first block of this call
+  CHECK(*s.reserve_sequences("signer", "CS-A", 10) == 31);
+  CHECK(s.reserve_sequence_blocks("signer", {"CS-A"}, 0).error().code == "usage.bad_value");
+  CHECK(s.reserve_sequence_blocks("signer", {}, 10)->empty());
+}
+
 TEST_CASE("the audit table refuses updates and deletes through SQL") {
   test::TempDir dir;
   {
