@@ -222,9 +222,10 @@ Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) 
   const bool single_signed = list_key && std::string_view(list_key) == "setpoints";
   const std::string what = single_signed ? "setpoints" : "batch";
   if (!batch) {
-    if (auto c = claimed(*body))
+    auto c = claimed(*body);
+    if (c)
       if (auto st = owners.check(req, c->station); !st.ok()) return error_reply(st.error());
-    Decision d = engine.submit(*body, svc.now());
+    Decision d = svc.intake().submit_wait(*body, c ? c->station : std::string());
     json::value out = emitted.entry(d);
     emitted.commit();
     emitted.patch(out);

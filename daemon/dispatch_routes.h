@@ -24,6 +24,7 @@
 #include <string>
 
 #include "cli/dispatch_runtime.h"
+#include "dispatch/intake.h"
 #include "daemon/router.h"
 #include "store/store.h"
 
@@ -33,9 +34,11 @@ namespace gridtrust::daemon {
 class DispatchService {
  public:
   DispatchService(app::DispatchRuntime& runtime, store::Store& store, std::function<std::int64_t()> now)
-      : runtime_(runtime), store_(store), now_(std::move(now)) {}
+      : runtime_(runtime), store_(store), now_(std::move(now)), intake_(runtime.engine(), now_) {}
 
   app::DispatchRuntime& runtime() { return runtime_; }
+  // Single setpoints from concurrent requests are decided in shared batches.
+  dispatch::Intake& intake() { return intake_; }
   store::Store& store() { return store_; }
   std::int64_t now() const { return now_(); }
 
@@ -49,6 +52,7 @@ class DispatchService {
   std::function<std::int64_t()> now_;
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> decisions_;  // (outcome, reason): codes only
+  dispatch::Intake intake_;  // last: its lanes stop before the rest goes
 };
 
 void add_dispatch_routes(Router& router, DispatchService& service);

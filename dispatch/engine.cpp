@@ -120,26 +120,36 @@ StoreOutgoingSigner::StoreOutgoingSigner(protocol::CommandSigner signer, store::
       fingerprint_(base64url_encode(sha256(signer_.certificate_der))) {}
 
 Result<std::vector<json::object>> StoreOutgoingSigner::sign(std::vector<protocol::BatchItem> items, std::int64_t now) {
-  for (auto& item : items) {
-    for (;;) {
-      {
-        std::lock_guard g(mu_);
-        auto& [next, end] = blocks_[item.claims.station];
-        if (next != end) {
-          item.claims.seq = next++;
-          break;
-        }
-      }
-      // Reserved durably before use (a crash skips numbers, never reuses one), outside
-      // the lock so that reservations for different stations share group commits.
-      GT_TRY_ASSIGN(std::uint64_t first, store_.reserve_sequences(fingerprint_, item.claims.station, 64));
-      std::lock_guard g(mu_);
-      auto& [next, end] = blocks_[item.claims.station];
-      if (next == end) {
-        next = first;
-        end = first + 64;
-      }  // else another thread refilled first: this block is skipped, as after a crash
+  constexpr std::uint64_t kBlock = 64;
+  {
+    std::lock_guard g(mu_);
+    // Stations whose block cannot number their items: reserved together, durably,
+    // before any number is used (a crash skips numbers, never reuses one).
+    std::map<std::string, std::uint64_t> need;
+    for (const auto& item : items) ++need[item.claims.station];
+    std::vector<std::string> short_of;
+    for (const auto& [station, n] : need) {
+      auto& [next, end] = blocks_[station];
+      for (std::uint64_t have = end - next; have < n; have += kBlock) short_of.push_back(station);
     }
+    if (!short_of.empty()) {
+      GT_TRY_ASSIGN(auto firsts, store_.reserve_sequence_blocks(fingerprint_, short_of, kBlock));
+      // Each station's blocks come back in ascending order: the last one is where it
+      // continues; the numbers of the current block and of the ones in between that
+      // are not needed are skipped.
+      std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> fresh;  // station -> [first of first, end of last)
+      for (std::size_t i = 0; i < short_of.size(); ++i) {
+        auto [it, inserted] = fresh.try_emplace(short_of[i], firsts[i], firsts[i] + kBlock);
+        if (!inserted) it->second.second = firsts[i] + kBlock;
+      }
+      for (const auto& [station, range] : fresh) {
+        auto& [next, end] = blocks_[station];
+        // Consecutive blocks of one commit are contiguous (one row, incremented in turn).
+        next = range.first;
+        end = range.second;
+      }
+    }
+    for (auto& item : items) item.claims.seq = blocks_[item.claims.station].first++;
   }
   protocol::SignTimes times{now, lifetime_s_, false};
   if (items.size() == 1) {
