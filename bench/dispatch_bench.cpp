@@ -8,10 +8,12 @@
 // In one run, on one SoftHSM2 token and one SQLite store (in $TMPDIR, default /tmp):
 //  - baseline: a raw OpenSSL EVP_PKEY_verify P-256 loop on a precomputed digest, 2 threads;
 //  - single-signed setpoints enforced per second (verification with the store-backed
-//    signer trust, durable sequence acceptance, envelope, commit, audit queued), 2
-//    submitting threads and 64 (group commit shares one fsync among concurrent
-//    submitters), commands returned unsigned, then signed by the HSM-held daemon key;
-//    ratio to the raw verify loop;
+//    signer trust, durable sequence acceptance, envelope, commit, audit queued): one
+//    per call from 2 submitting threads and from 64 (group commit shares one fsync
+//    among concurrent submitters), and 100 per call (Engine::submit_many, what a POST
+//    of {"setpoints":[...]} does: each still verified alone) from 2 threads; commands
+//    returned unsigned, then signed by the HSM-held daemon key; ratio to the raw
+//    verify loop;
 //  - batches of 1,000 setpoints under one signature, 2 threads;
 //  - latency from receipt to the emitted (HSM-signed) command, open loop at 10,000
 //    setpoints/s offered one by one through the intake (dispatch/intake.h, as

@@ -4,7 +4,8 @@
 // with its own reason code (docs/error-codes.md, dispatch.*):
 //   1. signature (protocol::verify_command / verify_batch: form, signer found, JWS)
 //   2. the signer's trust: chain to the dispatch trust anchor, dispatch authority,
-//      validity, revocation (read afresh for every message)
+//      validity, revocation (remembered clean only until the store's revocation
+//      epoch moves: a revocation counts from the next message)
 //   3. freshness (iat/exp against now, the lifetime cap)
 //   4. the target station is in the registry
 //   5. sequence above the last accepted for (signer, station), durable before any
