@@ -3,16 +3,23 @@
 // so that a verifier may keep a "not revoked" answer in memory between revocations
 // instead of reading the database for every signed command.
 //
-// Two counters in a small file next to the database (<db>-revocations), mapped
-// shared: a revoker increments `begun` before its transaction commits and `ended`
-// after it (also when it fails). A reader may cache a clean answer only while the
-// counters are equal, keyed by their value; any revocation in flight or finished since
-// moves one of them. A revoker that died between the two leaves them unequal: readers
-// then stop caching (slower, never wrong) until the next open settles them, which is
-// safe at any moment (a revocation still in flight moves `ended` again when it ends).
+// Two counters in a small file next to the database (<db>-revocations, next to the
+// database's real path), mapped shared: a revoker increments `begun` before its
+// transaction commits and `ended` after it (also when it fails). A reader may cache a
+// clean answer only while the counters are equal, keyed by their value. Both only ever
+// grow, so once a revocation has ended after a cached read of V (its commit may have
+// come after that read), `ended` is above V for good and V never comes back.
+// A revoker that died between the two leaves them unequal: readers then stop caching
+// (slower, never wrong) until the next open settles them by raising both to the
+// larger, which is safe at any moment for the same reason.
+//
+// Without a usable file (not writable, owned by someone else, linked elsewhere) the
+// signal is off: epoch() is always -1 (nothing cached) and revoking is refused, since
+// the revocation could not be announced to the other processes.
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/rejection.h"
@@ -21,25 +28,28 @@ namespace gridtrust::store {
 
 class RevocationSignal {
  public:
-  // Codes: store.open_failed.
-  static Result<std::unique_ptr<RevocationSignal>> open(const std::string& database_path);
+  // Never fails: see off().
+  static std::unique_ptr<RevocationSignal> open(const std::string& database_path);
   ~RevocationSignal();
   RevocationSignal(const RevocationSignal&) = delete;
   RevocationSignal& operator=(const RevocationSignal&) = delete;
 
-  void begin() { begun_.fetch_add(1, std::memory_order_seq_cst); }
-  void end() { ended_.fetch_add(1, std::memory_order_seq_cst); }
+  // Why the signal is off (store.signal_unavailable), or nothing.
+  const std::optional<Rejection>& off() const { return off_; }
+  void begin();
+  void end();
   // The value a clean answer may be cached under, or -1 while a revocation is in
-  // flight (or its revoker died): then nothing may be cached.
+  // flight (or its revoker died, or the signal is off): then nothing may be cached.
   std::int64_t epoch() const;
-  // ended := begun (at open).
+  // Raises both counters to the larger (at open).
   void settle();
 
  private:
-  RevocationSignal(void* map, std::atomic_ref<std::uint64_t> begun, std::atomic_ref<std::uint64_t> ended)
-      : map_(map), begun_(begun), ended_(ended) {}
-  void* map_;
-  std::atomic_ref<std::uint64_t> begun_, ended_;
+  RevocationSignal() = default;
+  void* map_ = nullptr;
+  std::uint64_t* begun_ = nullptr;
+  std::uint64_t* ended_ = nullptr;
+  std::optional<Rejection> off_;
 };
 
 }  // namespace gridtrust::store

@@ -84,7 +84,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   GT_TRY_ASSIGN(Database w, Database::open(path));
   GT_TRY(apply_migrations(w));
   GT_TRY_ASSIGN(Database r, Database::open(path));
-  GT_TRY_ASSIGN(auto signal, RevocationSignal::open(path));
+  auto signal = RevocationSignal::open(path);
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(w), std::move(r), std::move(signal)));
 }
 
@@ -315,7 +315,9 @@ Result<CertificateRecord> SqliteStore::revoke(const std::string& issuer, const s
     u.step();
   };
   // Verifiers in every process stop trusting their cached "not revoked" before the
-  // commit, and may cache again only after it (revocation_signal.h).
+  // commit, and may cache again only after it (revocation_signal.h). A revocation that
+  // could not be announced is not made.
+  if (signal_->off()) return *signal_->off();
   signal_->begin();
   struct Ended {
     RevocationSignal& s;

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <sqlite3.h>
@@ -129,25 +131,54 @@ TEST_CASE("every process on one store sees a revocation move the revocation epoc
 
 TEST_CASE("a revocation in flight forbids caching; a revoker that died leaves it forbidden until the next open") {
   test::TempDir dir;
+  REQUIRE(SqliteStore::open(dir / "t.db").ok());  // the database the signal sits next to
   auto signal = RevocationSignal::open(dir / "t.db");
-  REQUIRE(signal.ok());
-  const std::int64_t e0 = (*signal)->epoch();
+  REQUIRE(!signal->off());
+  const std::int64_t e0 = signal->epoch();
   REQUIRE(e0 >= 0);
-  (*signal)->begin();  // ... and the revoker dies before end()
-  CHECK((*signal)->epoch() == -1);
+  signal->begin();  // ... and the revoker dies before end()
+  CHECK(signal->epoch() == -1);
   auto other = RevocationSignal::open(dir / "t.db");  // shared: it sees the same counters
-  REQUIRE(other.ok());
-  CHECK((*other)->epoch() >= 0);  // settled at open
-  CHECK((*other)->epoch() != e0);
-  CHECK((*signal)->epoch() == (*other)->epoch());
-  // Settling under a revocation still in flight: its end() moves the epoch again.
-  const std::int64_t e1 = (*other)->epoch();
-  (*signal)->begin();
-  (*other)->settle();
-  const std::int64_t during = (*other)->epoch();
-  (*signal)->end();
-  CHECK((*other)->epoch() != during);
-  CHECK((*other)->epoch() != e1);
+  CHECK(other->epoch() >= 0);                          // settled at open
+  CHECK(other->epoch() != e0);
+  CHECK(signal->epoch() == other->epoch());
+}
+
+TEST_CASE("settling never brings back an epoch a stale answer was cached under") {
+  test::TempDir dir;
+  REQUIRE(SqliteStore::open(dir / "t.db").ok());
+  auto revoker = RevocationSignal::open(dir / "t.db");
+  auto reader = RevocationSignal::open(dir / "t.db");
+  revoker->begin();                                       // a revocation starts, its commit pending
+  auto cli = RevocationSignal::open(dir / "t.db");        // another command opens the store: settles
+  const std::int64_t cached = reader->epoch();            // the reader caches "clean" under this
+  REQUIRE(cached >= 0);
+  revoker->end();                                         // the revocation committed and ended
+  CHECK(reader->epoch() != cached);
+  auto later = RevocationSignal::open(dir / "t.db");      // settles again
+  CHECK(reader->epoch() >= 0);
+  CHECK(reader->epoch() != cached);
+}
+
+TEST_CASE("a revocation signal that cannot be trusted turns caching off and refuses revocations") {
+  test::TempDir dir;
+  std::filesystem::path elsewhere = dir / "elsewhere";
+  {
+    auto st = SqliteStore::open(dir / "t.db");
+    REQUIRE(st.ok());
+    REQUIRE((*st)->reserve_serials("ca", {"0A"}).ok());
+    REQUIRE((*st)->record_issuance(cert("ca", "0A"), ev("0A")).ok());
+  }
+  std::filesystem::remove(dir / "t.db-revocations");
+  { std::ofstream(elsewhere) << "x"; }
+  std::filesystem::create_hard_link(elsewhere, dir / "t.db-revocations");  // linked elsewhere
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());  // reading still works
+  CHECK((*st)->revocation_epoch() == -1);
+  auto r = (*st)->revoke("ca", "0A", 1, 1234, ev("revoke"), std::nullopt);
+  REQUIRE(!r.ok());
+  CHECK(r.error().code == "store.signal_unavailable");
+  CHECK((*st)->find_by_serial("0A")->front().status == "valid");
 }
 
 TEST_CASE("sequence blocks for several stations come from one commit, above everything handed out") {
