@@ -104,7 +104,9 @@ Status CommandService::reserve_for(const std::vector<std::string>& stations) {
   std::vector<std::string> short_of;
   for (const auto& [station, n] : need) {
     const Block& b = blocks_[station];
-    for (std::uint64_t have = b.end - b.next; have < n; have += seq_block_) short_of.push_back(station);
+    if (b.end - b.next >= n) continue;
+    // What is left of the current block is skipped: fresh blocks for all n.
+    for (std::uint64_t got = 0; got < n; got += seq_block_) short_of.push_back(station);
   }
   if (short_of.empty()) return Ok{};
   // One durable commit for every station of the batch that ran out; a station's

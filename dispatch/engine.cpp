@@ -130,7 +130,9 @@ Result<std::vector<json::object>> StoreOutgoingSigner::sign(std::vector<protocol
     std::vector<std::string> short_of;
     for (const auto& [station, n] : need) {
       auto& [next, end] = blocks_[station];
-      for (std::uint64_t have = end - next; have < n; have += kBlock) short_of.push_back(station);
+      if (end - next >= n) continue;
+      // What is left of the current block is skipped: fresh blocks for all n.
+      for (std::uint64_t got = 0; got < n; got += kBlock) short_of.push_back(station);
     }
     if (!short_of.empty()) {
       GT_TRY_ASSIGN(auto firsts, store_.reserve_sequence_blocks(fingerprint_, short_of, kBlock));
@@ -149,7 +151,11 @@ Result<std::vector<json::object>> StoreOutgoingSigner::sign(std::vector<protocol
         end = range.second;
       }
     }
-    for (auto& item : items) item.claims.seq = blocks_[item.claims.station].first++;
+    for (auto& item : items) {
+      auto& [next, end] = blocks_[item.claims.station];
+      if (next >= end) return reject("internal.sequence", "no reserved sequence number left for " + item.claims.station);
+      item.claims.seq = next++;
+    }
   }
   protocol::SignTimes times{now, lifetime_s_, false};
   if (items.size() == 1) {
@@ -170,7 +176,12 @@ Engine::Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store& st
 Engine::Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store* store, EngineOptions options,
                OutgoingSigner* outgoing)
     : resolver_(resolver), store_(store), options_(std::move(options)), outgoing_(outgoing), fleet_(std::move(fleet)) {
-  for (const auto& [key, e] : fleet_.evses) site_evses_[fleet_.stations.at(e.station).site].push_back(key);
+  // Every EVSE has its state from the start (map nodes do not move), so a site's
+  // members are summed through pointers, without a lookup per EVSE.
+  for (const auto& [key, e] : fleet_.evses) {
+    auto [st, fresh] = state_.try_emplace(key);
+    site_evses_[fleet_.stations.at(e.station).site].push_back(SiteMember{&st->first, &st->second});
+  }
   for (const auto& [key, s] : fleet_.sessions) ev_index_[s.ev] = key;
 }
 
@@ -328,17 +339,16 @@ EnvelopeInput Engine::envelope_input_locked(const Evse& evse, const std::string&
   in.site = &fleet_.sites.at(station.site);
   auto s = fleet_.sessions.find(key);
   in.session = s == fleet_.sessions.end() ? nullptr : &s->second;
-  for (const auto& other : site_evses_.at(station.site)) {
-    if (other == key) continue;
-    auto st = state_.find(other);
-    if (st == state_.end() || st->second.until <= now) continue;
-    in.others_max_w += st->second.hi_w;
-    in.others_min_w += st->second.lo_w;
-  }
   auto mine = state_.find(key);
-  if (mine != state_.end()) {
-    in.last_w = mine->second.last_w;
-    in.last_at = mine->second.last_at;
+  const EvseState* own = mine == state_.end() ? nullptr : &mine->second;
+  for (const SiteMember& other : site_evses_.at(station.site)) {
+    if (other.state == own || other.state->until <= now) continue;
+    in.others_max_w += other.state->hi_w;
+    in.others_min_w += other.state->lo_w;
+  }
+  if (own) {
+    in.last_w = own->last_w;
+    in.last_at = own->last_at;
   }
   in.apply_ramp = ramp;
   in.now = now;
@@ -556,12 +566,10 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
       if (fresh) {
         const Site& site = fleet_.sites.at(site_id);
         double omax = 0, omin = 0;
-        for (const auto& other : site_evses_.at(site_id)) {
-          if (in_set.count(other)) continue;
-          auto st = state_.find(other);
-          if (st == state_.end() || st->second.until <= now) continue;
-          omax += st->second.hi_w;
-          omin += st->second.lo_w;
+        for (const SiteMember& other : site_evses_.at(site_id)) {
+          if (other.state->until <= now || in_set.count(*other.key)) continue;
+          omax += other.state->hi_w;
+          omin += other.state->lo_w;
         }
         caps.push_back({site.import_limit_w - omax, -site.export_limit_w - omin});
         others.emplace_back(omax, omin);
@@ -670,7 +678,7 @@ Status Engine::stop_session(const std::string& ev) {
   auto it = ev_index_.find(ev);
   if (it == ev_index_.end()) return reject("dispatch.unknown_ev", "no session for EV " + ev);
   fleet_.sessions.erase(it->second);
-  state_.erase(it->second);  // nothing plugged in: the EVSE is told nothing any more
+  state_[it->second] = EvseState{};  // nothing plugged in: the EVSE is told nothing any more
   ev_index_.erase(it);
   return Ok{};
 }

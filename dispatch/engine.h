@@ -197,7 +197,11 @@ class Engine {
 
   mutable std::mutex mu_;
   Fleet fleet_;
-  std::map<std::string, std::vector<std::string>> site_evses_;  // site -> evse keys
+  struct SiteMember {
+    const std::string* key;  // into state_
+    EvseState* state;
+  };
+  std::map<std::string, std::vector<SiteMember>> site_evses_;  // site -> its EVSEs
   std::map<std::string, std::string> ev_index_;                  // EV -> evse key of its session
   std::map<std::string, EvseState> state_;                       // by evse key
   std::map<std::string, std::uint64_t> applied_seq_;             // signer \n station -> last applied

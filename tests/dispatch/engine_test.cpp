@@ -359,6 +359,44 @@ TEST_CASE("single-signed messages submitted together are decided as if one by on
   for (const auto& d : restarted.submit_many({a, c, later}, f.now)) CHECK(d.reason == "dispatch.replay");
 }
 
+TEST_CASE("emitted commands are numbered from durable blocks, strictly upwards, also past a block and a restart") {
+  Fixture f;
+  auto numbers = [&](StoreOutgoingSigner& signer, std::size_t n) {
+    std::vector<protocol::BatchItem> items;
+    for (std::size_t i = 0; i < n; ++i) items.push_back({request(1, "CentralSetpoint", 1000.0), {"SetChargingProfile", "CS-009", 0}});
+    auto signed_items = signer.sign(std::move(items), f.now);
+    REQUIRE(signed_items.ok());
+    std::vector<std::uint64_t> seqs;
+    for (const auto& m : *signed_items) {
+      const json::object& cd = m.at("customData").as_object();
+      if (const json::value* b = cd.if_contains("batch")) seqs.push_back(b->at("seq").to_number<std::uint64_t>());
+      else {
+        std::string_view sig = cd.at("signature").as_string();
+        auto header = base64url_decode(sig.substr(0, sig.find('.')));
+        REQUIRE(header);
+        seqs.push_back(json::parse(std::string(header->begin(), header->end())).at("seq").to_number<std::uint64_t>());
+      }
+    }
+    return seqs;
+  };
+  std::vector<std::uint64_t> all;
+  {
+    StoreOutgoingSigner signer(f.daemon_signer.command_signer(), *f.pki.store);
+    for (std::size_t n : {1, 10, 70, 64, 200}) {
+      auto s = numbers(signer, n);
+      REQUIRE(s.size() == n);
+      all.insert(all.end(), s.begin(), s.end());
+    }
+  }
+  StoreOutgoingSigner restarted(f.daemon_signer.command_signer(), *f.pki.store);  // a crash skips, never reuses
+  auto s = numbers(restarted, 3);
+  all.insert(all.end(), s.begin(), s.end());
+  for (std::size_t i = 1; i < all.size(); ++i) {
+    INFO("number " << i);
+    CHECK(all[i] > all[i - 1]);
+  }
+}
+
 TEST_CASE("the intake batches setpoints handed in one by one and keeps each station's order") {
   Fixture f;
   std::vector<std::pair<json::object, std::string>> msgs;
