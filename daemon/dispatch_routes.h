@@ -34,7 +34,8 @@ namespace gridtrust::daemon {
 class DispatchService {
  public:
   DispatchService(app::DispatchRuntime& runtime, store::Store& store, std::function<std::int64_t()> now)
-      : runtime_(runtime), store_(store), now_(std::move(now)), intake_(runtime.engine(), now_) {}
+      : runtime_(runtime), store_(store), now_(std::move(now)),
+        intake_(runtime.engine(), now_, dispatch::IntakeOptions{0, runtime.config().max_batch}) {}
 
   app::DispatchRuntime& runtime() { return runtime_; }
   // Single setpoints from concurrent requests are decided in shared batches.

@@ -27,9 +27,16 @@ void Intake::submit(boost::json::object message, const std::string& station, Don
   Lane& lane = *lanes_[std::hash<std::string>{}(station) % lanes_.size()];
   {
     std::lock_guard g(lane.mu);
-    lane.queue.push_back(Item{std::move(message), std::move(done)});
+    if (!lane.stopping) {
+      lane.queue.push_back(Item{std::move(message), std::move(done)});
+      lane.cv.notify_one();
+      return;
+    }
   }
-  lane.cv.notify_one();
+  // Stopping: the lane may be gone; decided here, in the caller's thread.
+  std::vector<boost::json::object> one;
+  one.push_back(std::move(message));
+  done(std::move(decide(one).front()));
 }
 
 Decision Intake::submit_wait(boost::json::object message, const std::string& station) {
@@ -37,6 +44,22 @@ Decision Intake::submit_wait(boost::json::object message, const std::string& sta
   auto fut = promise->get_future();
   submit(std::move(message), station, [promise](Decision d) { promise->set_value(std::move(d)); });
   return fut.get();
+}
+
+std::vector<Decision> Intake::decide(const std::vector<boost::json::object>& messages) {
+  try {
+    return messages.size() == 1 ? std::vector<Decision>{engine_.submit(messages[0], now_())}
+                                : engine_.submit_many(messages, now_());
+  } catch (const std::exception& e) {
+    // A bug must not take the lane (and the daemon) down: each setpoint of the group
+    // is refused with internal.error, as the router answers an exception.
+    std::vector<Decision> ds(messages.size());
+    for (auto& d : ds) {
+      d.reason = "internal.error";
+      d.detail = std::string("the engine threw: ") + e.what();
+    }
+    return ds;
+  }
 }
 
 void Intake::run(Lane& lane) {
@@ -56,8 +79,7 @@ void Intake::run(Lane& lane) {
     messages.clear();
     messages.reserve(batch.size());
     for (auto& item : batch) messages.push_back(std::move(item.message));
-    std::vector<Decision> ds = messages.size() == 1 ? std::vector<Decision>{engine_.submit(messages[0], now_())}
-                                                    : engine_.submit_many(messages, now_());
+    std::vector<Decision> ds = decide(messages);
     {
       std::lock_guard g(stats_mu_);
       ++batches_;

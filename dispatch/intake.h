@@ -63,6 +63,7 @@ class Intake {
     std::thread thread;
   };
   void run(Lane& lane);
+  std::vector<Decision> decide(const std::vector<boost::json::object>& messages);
 
   Engine& engine_;
   std::function<std::int64_t()> now_;
