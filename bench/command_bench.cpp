@@ -8,7 +8,7 @@
 //    aggregator-signer key, 1 and 2 threads, against raw PKCS#11 C_Sign (P-256,
 //    CKM_ECDSA on a 32-byte digest) on the same key with as many threads;
 //  - single verification: verify_command with the PkiSignerResolver (chain, EKU,
-//    validity, revocation read from the store on every call) and an in-memory or the
+//    validity, revocation remembered until the store's revocation epoch moves) and an in-memory or the
 //    store's durable replay guard, 1 and 2 threads, against a raw OpenSSL
 //    EVP_PKEY_verify P-256 loop on a precomputed digest; and judge() alone;
 //  - batches: sign_batch of 1,000 messages, verify_batch in messages/s, 1 and 2
@@ -389,7 +389,7 @@ struct Run {
       MemoryReplayGuard g;
       f.verify_memory[t] = verify_rate(t, g, static_cast<std::size_t>(n));
     }
-    // Part of the above: the signer's trust, its revocation read from the store.
+    // Part of the above: the signer's trust (its revocation remembered between revocations).
     auto signer_cert = must(resolver.find(env.fingerprint, {}), "find");
     for (int t : {1, 2})
       f.judge[t] = rate(t, [&](int, StartLine& start) -> std::size_t {
@@ -404,8 +404,8 @@ struct Run {
     protocol::StoreReplayGuard durable(*env.store);
     for (int t : {1, 2}) f.verify_durable[t] = verify_rate(t, durable, durable_n);
     auto durable_commits = env.store->commits() - commits_before;
-    std::printf("\nsingle-message verification: verify_command with the PkiSignerResolver (revocation read from the\n"
-                "store on every call); a station checking its own commands\n");
+    std::printf("\nsingle-message verification: verify_command with the PkiSignerResolver (revocation remembered\n"
+                "until the store's revocation epoch moves); a station checking its own commands\n");
     for (int t : {1, 2}) line("raw EVP_PKEY_verify P-256 (digest given)", t, f.raw_verify[t], "verifications/s");
     for (int t : {1, 2})
       line("verify_command, in-memory replay guard", t, f.verify_memory[t], "verifications/s", f.raw_verify[t], "raw verify");
