@@ -19,9 +19,10 @@ namespace {
 const std::set<std::string> kSubmitters = {"admin", "operator", "aggregator"};
 const std::set<std::string> kReaders = {"admin", "operator", "auditor", "aggregator"};
 
-std::string actor_of(const Request& req) {
-  return "daemon:" + (req.caller ? req.caller->role + ":" + req.caller->subject : std::string("unknown"));
+std::string caller_of(const Request& req) {
+  return req.caller ? req.caller->role + ":" + req.caller->subject : std::string("unknown");
 }
+std::string actor_of(const Request& req) { return "daemon:" + caller_of(req); }
 
 // The body exactly as sent: duplicate member names refused (a signed message must
 // mean one thing to every parser), numbers read exactly.
@@ -225,7 +226,7 @@ Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) 
     auto c = claimed(*body);
     if (c)
       if (auto st = owners.check(req, c->station); !st.ok()) return error_reply(st.error());
-    Decision d = svc.intake().submit_wait(*body, c ? c->station : std::string());
+    Decision d = svc.intake().submit_wait(*body, c ? c->station : std::string(), caller_of(req));
     json::value out = emitted.entry(d);
     emitted.commit();
     emitted.patch(out);
@@ -251,7 +252,9 @@ Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) 
       if (auto st = owners.check(req, c->station); !st.ok()) return error_reply(st.error());
     entries.push_back(e.get_object());
   }
-  std::vector<Decision> ds = single_signed ? engine.submit_many(entries, svc.now()) : engine.submit_batch(entries, svc.now());
+  std::vector<Decision> ds = single_signed
+                                 ? engine.submit_many(entries, svc.now(), std::vector<std::string>(entries.size(), caller_of(req)))
+                                 : engine.submit_batch(entries, svc.now(), caller_of(req));
   json::array results;
   results.reserve(ds.size());
   std::size_t counts[3] = {0, 0, 0};
@@ -274,7 +277,7 @@ Reply target(DispatchService& svc, const Owners& owners, const Request& req) {
     for (const auto& s : stations->get_array())
       if (s.is_string())
         if (auto st = owners.check(req, std::string(s.get_string())); !st.ok()) return error_reply(st.error());
-  dispatch::FleetDecision fd = svc.runtime().engine().submit_target(*body, svc.now());
+  dispatch::FleetDecision fd = svc.runtime().engine().submit_target(*body, svc.now(), caller_of(req));
   svc.count(dispatch::to_string(fd.outcome), fd.reason);
   Emitted emitted(svc, req);
   json::array commands;

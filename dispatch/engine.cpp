@@ -89,6 +89,7 @@ json::object Decision::to_json() const {
   if (evse) o["evse"] = evse;
   if (!ev.empty()) o["ev"] = ev;
   if (!signer.empty()) o["signer"] = signer;
+  if (!caller.empty()) o["caller"] = caller;
   if (seq) o["seq"] = seq;
   if (mode) {
     o["mode"] = to_string(*mode);
@@ -104,6 +105,7 @@ json::object FleetDecision::to_json() const {
                  {"target_w", target_w},         {"delivered_w", delivered_w}, {"shortfall_w", shortfall_w}};
   if (!detail.empty()) o["detail"] = detail;
   if (!signer.empty()) o["signer"] = signer;
+  if (!caller.empty()) o["caller"] = caller;
   if (seq) o["seq"] = seq;
   json::array sp;
   for (const auto& d : setpoints)
@@ -207,20 +209,23 @@ void Engine::verify_single(Pending& p, const json::object& message, std::int64_t
   }
 }
 
-Decision Engine::submit(const json::object& message, std::int64_t now) {
+Decision Engine::submit(const json::object& message, std::int64_t now, const std::string& caller) {
   Pending p;
   verify_single(p, message, now);
+  p.d.caller = caller;
   std::vector<Pending*> ps{&p};
   finish(ps, now);
   return std::move(p.d);
 }
 
-std::vector<Decision> Engine::submit_many(const std::vector<json::object>& messages, std::int64_t now) {
+std::vector<Decision> Engine::submit_many(const std::vector<json::object>& messages, std::int64_t now,
+                                          const std::vector<std::string>& callers) {
   std::vector<Pending> pending(messages.size());
   std::vector<Pending*> ps;
   ps.reserve(pending.size());
   for (std::size_t i = 0; i < messages.size(); ++i) {
     verify_single(pending[i], messages[i], now);
+    if (i < callers.size()) pending[i].d.caller = callers[i];
     ps.push_back(&pending[i]);
   }
   finish(ps, now, "dispatch.setpoints");
@@ -230,7 +235,8 @@ std::vector<Decision> Engine::submit_many(const std::vector<json::object>& messa
   return out;
 }
 
-std::vector<Decision> Engine::submit_batch(const std::vector<json::object>& entries, std::int64_t now) {
+std::vector<Decision> Engine::submit_batch(const std::vector<json::object>& entries, std::int64_t now,
+                                           const std::string& caller) {
   DeferredReplay deferred;
   protocol::VerifyOptions o;
   o.now = now;
@@ -242,6 +248,7 @@ std::vector<Decision> Engine::submit_batch(const std::vector<json::object>& entr
   for (std::size_t i = 0; i < entries.size(); ++i) {
     Pending& p = pending[i];
     p.d.at = now;
+    p.d.caller = caller;
     p.message = &entries[i];
     if (!v.ok()) {
       p.d.reason = dispatch_code_for(v.error().code);
@@ -465,8 +472,9 @@ void Engine::log_locked(const Decision& d) {
 
 // ---- fleet targets ----
 
-FleetDecision Engine::submit_target(const json::object& message, std::int64_t now) {
+FleetDecision Engine::submit_target(const json::object& message, std::int64_t now, const std::string& caller) {
   FleetDecision fd;
+  fd.caller = caller;
   DeferredReplay deferred;
   protocol::VerifyOptions o;
   o.now = now;
@@ -483,6 +491,7 @@ FleetDecision Engine::submit_target(const json::object& message, std::int64_t no
     d.reason = fd.reason;
     d.detail = fd.detail;
     d.signer = fd.signer;
+    d.caller = fd.caller;
     d.seq = fd.seq;
     {
       std::lock_guard g(mu_);
@@ -526,14 +535,16 @@ FleetDecision Engine::submit_target(const json::object& message, std::int64_t no
         problem = reject("dispatch.wrong_aggregator", "station " + s + " does not belong to '" + org + "'");
   }
   if (problem) return fail(problem->code, problem->message);
-  FleetDecision out = apply_target(*t, now, fd.signer, fd.seq);
+  FleetDecision out = apply_target(*t, now, fd.signer, fd.seq, fd.caller);
   return out;
 }
 
-FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const std::string& signer, std::uint64_t seq) {
+FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const std::string& signer, std::uint64_t seq,
+                                  const std::string& caller) {
   FleetDecision fd;
   fd.group = t.group;
   fd.signer = signer;
+  fd.caller = caller;
   fd.seq = seq;
   fd.target_w = t.target_w;
   std::vector<std::string> keys;
@@ -631,6 +642,7 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
     summary.reason = fd.reason;
     summary.station = fleet_target_station(t.group);
     summary.signer = signer;
+    summary.caller = caller;
     summary.seq = seq;
     summary.requested_lo_w = summary.requested_hi_w = t.target_w;
     summary.applied_lo_w = summary.applied_hi_w = fd.delivered_w;

@@ -52,6 +52,7 @@ struct Decision {
   int evse = 0;
   std::string ev;
   std::string signer;  // x5t#S256 of the signer, once verified
+  std::string caller;  // who handed it in, when the caller says (gridtrustd: role:subject of the client)
   std::uint64_t seq = 0;
   std::optional<OperationMode> mode;
   double requested_lo_w = 0, requested_hi_w = 0;  // before
@@ -71,6 +72,7 @@ struct FleetDecision {
   std::string detail;
   std::string group;
   std::string signer;
+  std::string caller;
   std::uint64_t seq = 0;
   double target_w = 0, delivered_w = 0, shortfall_w = 0;
   std::vector<Decision> setpoints;  // one per EVSE with a vehicle among the target's stations
@@ -136,19 +138,23 @@ class Engine {
          OutgoingSigner* outgoing = nullptr);
 
   // A signed SetChargingProfileRequest (single).
-  Decision submit(const boost::json::object& message, std::int64_t now);
+  // `caller`, where given, is recorded with each decision (the audit entry names it).
+  Decision submit(const boost::json::object& message, std::int64_t now, const std::string& caller = {});
   // A signed batch: one signature check for all; then a decision per entry, in order.
-  std::vector<Decision> submit_batch(const std::vector<boost::json::object>& entries, std::int64_t now);
+  std::vector<Decision> submit_batch(const std::vector<boost::json::object>& entries, std::int64_t now,
+                                     const std::string& caller = {});
   // Several single-signed messages that arrived together: each verified on its own,
   // exactly as submit() would; their sequence numbers are made durable in one commit
   // and their decisions audited in one entry. A decision per message, in order.
-  std::vector<Decision> submit_many(const std::vector<boost::json::object>& messages, std::int64_t now);
+  // callers[i], if given, is message i's caller.
+  std::vector<Decision> submit_many(const std::vector<boost::json::object>& messages, std::int64_t now,
+                                    const std::vector<std::string>& callers = {});
   // A signed fleet target (action gridtrust.FleetTarget, station "fleet:<group>").
-  FleetDecision submit_target(const boost::json::object& message, std::int64_t now);
+  FleetDecision submit_target(const boost::json::object& message, std::int64_t now, const std::string& caller = {});
   // The allocation behind submit_target, for callers that already hold the authority
   // (the simulation, the daemon's own schedules). Not audited per EVSE when `audit` is false.
   FleetDecision apply_target(const FleetTarget& target, std::int64_t now, const std::string& signer = "",
-                             std::uint64_t seq = 0);
+                             std::uint64_t seq = 0, const std::string& caller = "");
 
   // Registry updates. Codes: dispatch.bad_registry, dispatch.unknown_reference,
   // dispatch.duplicate_id, dispatch.unknown_ev.

@@ -23,12 +23,12 @@ Intake::~Intake() {
   for (auto& lane : lanes_) lane->thread.join();
 }
 
-void Intake::submit(boost::json::object message, const std::string& station, Done done) {
+void Intake::submit(boost::json::object message, const std::string& station, Done done, std::string caller) {
   Lane& lane = *lanes_[std::hash<std::string>{}(station) % lanes_.size()];
   {
     std::lock_guard g(lane.mu);
     if (!lane.stopping) {
-      lane.queue.push_back(Item{std::move(message), std::move(done)});
+      lane.queue.push_back(Item{std::move(message), std::move(done), std::move(caller)});
       lane.cv.notify_one();
       return;
     }
@@ -36,25 +36,28 @@ void Intake::submit(boost::json::object message, const std::string& station, Don
   // Stopping: the lane may be gone; decided here, in the caller's thread.
   std::vector<boost::json::object> one;
   one.push_back(std::move(message));
-  done(std::move(decide(one).front()));
+  done(std::move(decide(one, {std::move(caller)}).front()));
 }
 
-Decision Intake::submit_wait(boost::json::object message, const std::string& station) {
+Decision Intake::submit_wait(boost::json::object message, const std::string& station, std::string caller) {
   auto promise = std::make_shared<std::promise<Decision>>();
   auto fut = promise->get_future();
-  submit(std::move(message), station, [promise](Decision d) { promise->set_value(std::move(d)); });
+  submit(std::move(message), station, [promise](Decision d) { promise->set_value(std::move(d)); }, std::move(caller));
   return fut.get();
 }
 
-std::vector<Decision> Intake::decide(const std::vector<boost::json::object>& messages) {
+std::vector<Decision> Intake::decide(const std::vector<boost::json::object>& messages,
+                                     const std::vector<std::string>& callers) {
   try {
-    return messages.size() == 1 ? std::vector<Decision>{engine_.submit(messages[0], now_())}
-                                : engine_.submit_many(messages, now_());
+    return messages.size() == 1 ? std::vector<Decision>{engine_.submit(messages[0], now_(), callers.at(0))}
+                                : engine_.submit_many(messages, now_(), callers);
   } catch (const std::exception& e) {
     // A bug must not take the lane (and the daemon) down: each setpoint of the group
     // is refused with internal.error, as the router answers an exception.
     std::vector<Decision> ds(messages.size());
-    for (auto& d : ds) {
+    for (std::size_t i = 0; i < ds.size(); ++i) {
+      Decision& d = ds[i];
+      if (i < callers.size()) d.caller = callers[i];
       d.reason = "internal.error";
       d.detail = std::string("the engine threw: ") + e.what();
     }
@@ -65,6 +68,7 @@ std::vector<Decision> Intake::decide(const std::vector<boost::json::object>& mes
 void Intake::run(Lane& lane) {
   std::vector<Item> batch;
   std::vector<boost::json::object> messages;
+  std::vector<std::string> callers;
   for (;;) {
     batch.clear();
     {
@@ -77,9 +81,13 @@ void Intake::run(Lane& lane) {
       }
     }
     messages.clear();
+    callers.clear();
     messages.reserve(batch.size());
-    for (auto& item : batch) messages.push_back(std::move(item.message));
-    std::vector<Decision> ds = decide(messages);
+    for (auto& item : batch) {
+      messages.push_back(std::move(item.message));
+      callers.push_back(std::move(item.caller));
+    }
+    std::vector<Decision> ds = decide(messages, callers);
     {
       std::lock_guard g(stats_mu_);
       ++batches_;

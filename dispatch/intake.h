@@ -43,8 +43,9 @@ class Intake {
 
   // `station`: where the message says it goes (used for ordering only; the engine
   // checks the signed claim). `done` runs on a lane's thread, once.
-  void submit(boost::json::object message, const std::string& station, Done done);
-  Decision submit_wait(boost::json::object message, const std::string& station);
+  // `caller` is recorded with the decision (Engine::submit).
+  void submit(boost::json::object message, const std::string& station, Done done, std::string caller = {});
+  Decision submit_wait(boost::json::object message, const std::string& station, std::string caller = {});
 
   // Batches decided so far and setpoints in them (for the benchmark's figures).
   std::uint64_t batches() const;
@@ -54,6 +55,7 @@ class Intake {
   struct Item {
     boost::json::object message;
     Done done;
+    std::string caller;
   };
   struct Lane {
     std::mutex mu;
@@ -63,7 +65,7 @@ class Intake {
     std::thread thread;
   };
   void run(Lane& lane);
-  std::vector<Decision> decide(const std::vector<boost::json::object>& messages);
+  std::vector<Decision> decide(const std::vector<boost::json::object>& messages, const std::vector<std::string>& callers);
 
   Engine& engine_;
   std::function<std::int64_t()> now_;

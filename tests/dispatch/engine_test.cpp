@@ -413,8 +413,10 @@ TEST_CASE("the intake batches setpoints handed in one by one and keeps each stat
       });
     // A callback that throws does not stop its lane.
     intake.submit(msgs[0].first, "CS-001", [](Decision) { throw std::runtime_error("caller bug"); });
-    // Waiting for one: the same message again, a replay.
-    CHECK(intake.submit_wait(msgs[1].first, "CS-002").reason == "dispatch.replay");
+    // Waiting for one: the same message again, a replay, recorded with its caller.
+    Decision again = intake.submit_wait(msgs[1].first, "CS-002", "operator:CN=ops");
+    CHECK(again.reason == "dispatch.replay");
+    CHECK(again.caller == "operator:CN=ops");
   }  // the destructor decides whatever is still queued
   REQUIRE(got.size() == msgs.size());
   std::size_t applied = 0;

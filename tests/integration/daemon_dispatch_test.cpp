@@ -193,6 +193,8 @@ TEST_CASE("an in-envelope setpoint is applied and answered with a signed SetChar
   CHECK(outcome(a) == "applied");
   CHECK(reason(a) == "dispatch.applied");
   CHECK(a.at("decision").at("ev").as_string() == "EV-1");
+  // Who handed it in: the client certificate's role and subject.
+  CHECK(std::string(a.at("decision").at("caller").as_string()).rfind("admin:", 0) == 0);
   REQUIRE(a.contains("command"));
   const json::object& cmd = a.at("command").as_object();
   CHECK(cmd.at("evseId").as_int64() == 1);
@@ -299,6 +301,7 @@ TEST_CASE("single-signed setpoints travelling together: one request, each verifi
   CHECK(results[1].at("decision").at("reason").as_string() == "dispatch.applied");
   CHECK(results[2].at("decision").at("reason").as_string() == "dispatch.replay");
   CHECK(answer.at("rejected").as_int64() == 1);
+  for (const auto& r : results) CHECK(std::string(r.at("decision").at("caller").as_string()).rfind("admin:", 0) == 0);
   // Each applied one is answered with its own command, addressed to its station (the
   // two share one daemon signature: entries of one batch).
   REQUIRE(results[0].as_object().contains("command"));
