@@ -1,5 +1,9 @@
 #include "cli/dispatch_runtime.h"
 
+#include <cstdio>
+
+#include <boost/json.hpp>
+
 namespace gridtrust::app {
 namespace json = boost::json;
 
@@ -29,7 +33,7 @@ Result<std::vector<json::object>> CommandOutgoingSigner::sign(std::vector<protoc
 
 DispatchRuntime::DispatchRuntime(DispatchConfig config, pki::CertificateAuthority& ca,
                                  std::shared_ptr<CommandService> commands)
-    : config_(std::move(config)), resolver_(ca), outgoing_(std::move(commands), config_.command_lifetime_s) {}
+    : config_(std::move(config)), resolver_(ca), outgoing_(std::move(commands), config_.command_lifetime_s), ca_(ca) {}
 
 Result<std::unique_ptr<DispatchRuntime>> DispatchRuntime::open(const DispatchConfig& config,
                                                                pki::CertificateAuthority& ca,
@@ -46,7 +50,34 @@ Result<std::unique_ptr<DispatchRuntime>> DispatchRuntime::open(const DispatchCon
   o.decision_log_size = config.decision_log;
   rt->engine_ = std::make_unique<dispatch::Engine>(std::move(fleet), rt->resolver_, ca.store(), std::move(o),
                                                    &rt->outgoing_);
+  GT_TRY(rt->apply_recorded_sessions());
   return rt;
+}
+
+Status DispatchRuntime::apply_recorded_sessions() {
+  GT_TRY_ASSIGN(auto recorded, ca_.store().dispatch_sessions());
+  for (const auto& r : recorded) {
+    if (engine_->session_of(r.ev)) (void)engine_->stop_session(r.ev);  // moved, changed or stopped since the file
+    if (!r.session) continue;
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(*r.session, ec);
+    Status st = Ok{};
+    if (ec || !v.is_object()) st = reject("dispatch.bad_registry", "not a JSON object");
+    else {
+      auto s = dispatch::session_from_json(v.get_object(), "recorded session " + r.ev);
+      st = s.ok() ? engine_->start_session(std::move(*s)) : Status(s.error());
+    }
+    if (!st.ok())
+      std::fprintf(stderr, "gridtrust: dispatch: recorded session of %s not applied (%s: %s)\n", r.ev.c_str(),
+                   st.error().code.c_str(), st.error().message.c_str());
+  }
+  return Ok{};
+}
+
+Status DispatchRuntime::record_session(const std::string& ev, std::int64_t at) {
+  std::optional<std::string> text;
+  if (auto s = engine_->session_of(ev)) text = boost::json::serialize(dispatch::session_to_json(*s));
+  return ca_.store().save_dispatch_session(ev, std::move(text), at);
 }
 
 }  // namespace gridtrust::app

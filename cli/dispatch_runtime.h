@@ -37,15 +37,23 @@ class DispatchRuntime {
   DispatchRuntime& operator=(const DispatchRuntime&) = delete;
 
   dispatch::Engine& engine() { return *engine_; }
+  // After a session start, stop or SoC update through the API: the EV's session as the
+  // engine now has it (or its absence) made durable, so that a restart (and the offline
+  // CLI) starts from it rather than from the registry file alone.
+  Status record_session(const std::string& ev, std::int64_t at);
   const DispatchConfig& config() const { return config_; }
 
  private:
   DispatchRuntime(DispatchConfig config, pki::CertificateAuthority& ca, std::shared_ptr<CommandService> commands);
+  // The recorded sessions over the registry's, oldest change first; one that no longer
+  // fits the registry (station or EVSE gone) is skipped with a warning on stderr.
+  Status apply_recorded_sessions();
 
   DispatchConfig config_;
   protocol::PkiSignerResolver resolver_;
   CommandOutgoingSigner outgoing_;
   std::unique_ptr<dispatch::Engine> engine_;
+  pki::CertificateAuthority& ca_;
 };
 
 }  // namespace gridtrust::app

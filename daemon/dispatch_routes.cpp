@@ -102,21 +102,7 @@ class Owners {
 
 json::array range(double lo, double hi) { return json::array{lo, hi}; }
 
-json::object session_json(const dispatch::Session& s) {
-  return json::object{{"ev", s.ev},
-                      {"station", s.station},
-                      {"evse", s.evse},
-                      {"battery_kwh", s.battery_wh / 1000},
-                      {"soc", s.soc},
-                      {"soc_min", s.soc_min},
-                      {"soc_max", s.soc_max},
-                      {"max_charge_w", s.max_charge_w},
-                      {"max_discharge_w", s.max_discharge_w},
-                      {"eta_charge", s.eta_charge},
-                      {"eta_discharge", s.eta_discharge},
-                      {"departure", s.departure},
-                      {"energy_needed_kwh", s.energy_needed_wh / 1000}};
-}
+json::object session_json(const dispatch::Session& s) { return dispatch::session_to_json(s); }
 
 json::object evse_json(DispatchService& svc, const dispatch::EvseStatus& e, std::int64_t now) {
   json::object o{{"station", e.station}, {"evse", e.evse}};
@@ -310,7 +296,9 @@ Reply start_session(DispatchService& svc, const Owners& owners, const Request& r
   if (auto st = owners.check(req, s->station); !st.ok()) return error_reply(st.error());
   if (auto st = check_ev(svc, owners, req, s->ev); !st.ok()) return error_reply(st.error());
   json::object out{{"session", session_json(*s)}};
+  const std::string ev = s->ev;
   if (auto st = svc.runtime().engine().start_session(std::move(*s)); !st.ok()) return error_reply(st.error());
+  if (auto st = svc.runtime().record_session(ev, svc.now()); !st.ok()) return error_reply(st.error());
   return json_reply(out);
 }
 
@@ -318,6 +306,7 @@ Reply stop_session(DispatchService& svc, const Owners& owners, const Request& re
   const std::string& ev = req.param("ev");
   if (auto st = check_ev(svc, owners, req, ev); !st.ok()) return error_reply(st.error());
   if (auto st = svc.runtime().engine().stop_session(ev); !st.ok()) return error_reply(st.error());
+  if (auto st = svc.runtime().record_session(ev, svc.now()); !st.ok()) return error_reply(st.error());
   return json_reply(json::object{{"stopped", ev}});
 }
 
@@ -341,6 +330,7 @@ Reply telemetry(DispatchService& svc, const Owners& owners, const Request& req) 
   if (auto st = check_ev(svc, owners, req, *ev); !st.ok()) return error_reply(st.error());
   const double value = soc->to_number<double>();
   if (auto st = svc.runtime().engine().update_soc(*ev, value, at); !st.ok()) return error_reply(st.error());
+  if (auto st = svc.runtime().record_session(*ev, svc.now()); !st.ok()) return error_reply(st.error());
   return json_reply(json::object{{"ev", *ev}, {"soc", value}, {"at", at}});
 }
 

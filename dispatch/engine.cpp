@@ -680,6 +680,9 @@ Status Engine::start_session(Session s) {
   if (known != ev_index_.end() && known->second != evse_key(s.station, s.evse))
     return reject("dispatch.duplicate_id", "EV " + s.ev + " is plugged in at " + known->second);
   const std::string key = evse_key(s.station, s.evse);
+  // Another vehicle on that EVSE was unplugged meanwhile: it has no session any more.
+  if (auto there = fleet_.sessions.find(key); there != fleet_.sessions.end() && there->second.ev != s.ev)
+    ev_index_.erase(there->second.ev);
   ev_index_[s.ev] = key;
   fleet_.sessions[key] = std::move(s);
   return Ok{};
@@ -702,6 +705,13 @@ Status Engine::update_soc(const std::string& ev, double soc, std::int64_t) {
   if (it == ev_index_.end()) return reject("dispatch.unknown_ev", "no session for EV " + ev);
   fleet_.sessions.at(it->second).soc = soc;
   return Ok{};
+}
+
+std::optional<Session> Engine::session_of(const std::string& ev) const {
+  std::lock_guard g(mu_);
+  auto it = ev_index_.find(ev);
+  if (it == ev_index_.end()) return std::nullopt;
+  return fleet_.sessions.at(it->second);
 }
 
 Result<Envelope> Engine::envelope_of(const std::string& station, int evse, std::int64_t now, double duration_s) {

@@ -161,6 +161,8 @@ class Engine {
   Status start_session(Session s);
   Status stop_session(const std::string& ev);
   Status update_soc(const std::string& ev, double soc, std::int64_t at);
+  // The EV's session as it is now, if it is plugged in.
+  std::optional<Session> session_of(const std::string& ev) const;
 
   // Codes: dispatch.unknown_station, dispatch.unknown_evse.
   Result<Envelope> envelope_of(const std::string& station, int evse, std::int64_t now, double duration_s);

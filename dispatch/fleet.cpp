@@ -214,6 +214,23 @@ Result<Fleet> build(const json::value& root, const std::string& origin) {
 
 }  // namespace
 
+json::object session_to_json(const Session& s) {
+  return json::object{{"ev", s.ev},
+                      {"station", s.station},
+                      {"evse", s.evse},
+                      {"battery_kwh", s.battery_wh / 1000},
+                      {"soc", s.soc},
+                      {"soc_min", s.soc_min},
+                      {"soc_max", s.soc_max},
+                      {"max_charge_w", s.max_charge_w},
+                      {"max_discharge_w", s.max_discharge_w},
+                      {"eta_charge", s.eta_charge},
+                      {"eta_discharge", s.eta_discharge},
+                      {"departure", s.departure},
+                      {"energy_needed_kwh", s.energy_needed_wh / 1000},
+                      {"alpha_per_kwh", s.alpha_per_kwh}};
+}
+
 Result<Session> session_from_json(const json::object& o, const std::string& w) {
   Reader r(o, w);
   GT_TRY(r.unknown_fields({"ev", "station", "evse", "battery_kwh", "soc", "soc_min", "soc_max", "max_charge_w",

@@ -85,6 +85,8 @@ Result<Fleet> load_fleet_file(const std::string& path);
 // One session from its JSON/YAML form (the same fields as a registry file's
 // `sessions` entries); `where` prefixes error messages.
 Result<Session> session_from_json(const boost::json::object& o, const std::string& where);
+// What session_from_json reads (kWh for energies, as the registry file has them).
+boost::json::object session_to_json(const Session& s);
 
 // The checks a session must pass to join the registry (also for API session starts).
 Status validate_session(const Fleet& fleet, const Session& s, const std::string& where);

@@ -151,6 +151,16 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_enqueued ON outbox (enqueued_at);
 CREATE INDEX outbox_pending ON outbox (acked_at, seq);
 )sql",
+      // 5: EV sessions changed through the dispatch API, over the registry file at
+      // start (session NULL: stopped).
+      R"sql(
+CREATE TABLE dispatch_sessions (
+  ev         TEXT PRIMARY KEY,
+  session    TEXT,
+  updated_at INTEGER NOT NULL,
+  change     INTEGER NOT NULL
+);
+)sql",
   };
   return m;
 }

@@ -527,6 +527,37 @@ Result<bool> SqliteStore::accept_sequence(const std::string& signer, const std::
   return accepted;
 }
 
+Status SqliteStore::save_dispatch_session(const std::string& ev, std::optional<std::string> session, std::int64_t at) {
+  return submit([&](Database& db) -> Status {
+           auto s = db.prepared(
+               "INSERT INTO dispatch_sessions (ev, session, updated_at, change) "
+               "VALUES (?, ?, ?, (SELECT COALESCE(MAX(change), 0) + 1 FROM dispatch_sessions)) "
+               "ON CONFLICT (ev) DO UPDATE SET session = excluded.session, updated_at = excluded.updated_at, "
+               "change = excluded.change");
+           s->bind(1, ev);
+           if (session) s->bind(2, *session);
+           else s->bind_null(2);
+           s->bind(3, at);
+           s->step();
+           return Ok{};
+         }).get();
+}
+
+Result<std::vector<Store::DispatchSession>> SqliteStore::dispatch_sessions() {
+  return read<std::vector<DispatchSession>>([](Database& db) {
+    std::vector<DispatchSession> out;
+    Statement q(db.handle(), "SELECT ev, session, updated_at FROM dispatch_sessions ORDER BY change");
+    while (q.step()) {
+      DispatchSession d;
+      d.ev = q.text(0);
+      if (!q.is_null(1)) d.session = q.text(1);
+      d.updated_at = q.int64(2);
+      out.push_back(std::move(d));
+    }
+    return out;
+  });
+}
+
 Result<std::vector<bool>> SqliteStore::accept_sequences(const std::vector<SequenceClaim>& claims) {
   for (const auto& c : claims)
     if (c.seq == 0 || c.seq > (1ULL << 62)) return reject("usage.bad_value", "sequence number out of range");

@@ -62,6 +62,8 @@ class SqliteStore final : public Store {
   Result<std::int64_t> outbox_enqueued_between(std::int64_t from, std::int64_t to) override;
   Result<std::vector<OutboxEntry>> outbox_entries(std::size_t limit, bool include_acked) override;
   Result<std::int64_t> outbox_pending_count() override;
+  Status save_dispatch_session(const std::string& ev, std::optional<std::string> session, std::int64_t at) override;
+  Result<std::vector<DispatchSession>> dispatch_sessions() override;
   Result<AckResult> ack_outbox(std::vector<std::string> ids, std::int64_t when, AuditEvent event) override;
 
   // Commits made so far (for the benchmark's group-commit figure).

@@ -157,6 +157,16 @@ class Store {
   // In enqueue order; unacknowledged only unless include_acked.
   virtual Result<std::vector<OutboxEntry>> outbox_entries(std::size_t limit, bool include_acked = false) = 0;
   virtual Result<std::int64_t> outbox_pending_count() = 0;
+
+  // Dispatch sessions changed through the API (docs/dispatch.md): the session as JSON
+  // (dispatch::session_to_json), or nothing once stopped. Oldest change first.
+  struct DispatchSession {
+    std::string ev;
+    std::optional<std::string> session;
+    std::int64_t updated_at = 0;
+  };
+  virtual Status save_dispatch_session(const std::string& ev, std::optional<std::string> session, std::int64_t at) = 0;
+  virtual Result<std::vector<DispatchSession>> dispatch_sessions() = 0;
   virtual Result<AckResult> ack_outbox(std::vector<std::string> ids, std::int64_t when, AuditEvent event) = 0;
 
   Result<AuditReport> verify_audit();

@@ -426,11 +426,26 @@ TEST_CASE("replay protection survives a SIGKILL between an accept and the next s
   std::string n = f.sign("CS-2", 1, 1100);      // N
   std::string newer = f.sign("CS-2", 1, 1200);  // N+1
   CHECK(outcome(f.submit(n)) == "applied");
+  // Sessions changed through the API survive too: EV-9 plugged in at CS-1 #2 and
+  // reporting 60 %, EV-1 of the registry file gone.
+  const long long departure = static_cast<long long>(std::time(nullptr)) + 8 * 3600;
+  REQUIRE(f.post(f.admin, "/v1/dispatch/sessions",
+                 R"({"ev":"EV-9","station":"CS-1","evse":2,"battery_kwh":40,"soc":0.4,"soc_min":0.1,"soc_max":0.95,)"
+                 R"("max_charge_w":7000,"max_discharge_w":5000,"departure":)" + std::to_string(departure) + "}")
+              .status == 200);
+  REQUIRE(f.post(f.admin, "/v1/dispatch/telemetry", R"({"ev":"EV-9","soc":0.6})").status == 200);
+  REQUIRE(f.del(f.admin, "/v1/dispatch/sessions/EV-1").status == 200);
   f.daemon->send_signal(SIGKILL);  // right after the accept answer
   CHECK(f.daemon->wait_for_exit() == 128 + SIGKILL);
 
   f.configure("outbox");  // and the restart switches to the outbox
   f.daemon->start();
+  json::object moved = f.evse_status("CS-1", 2);
+  INFO(json::serialize(moved));
+  REQUIRE(moved.at("session").is_object());
+  CHECK(moved.at("session").at("ev").as_string() == "EV-9");
+  CHECK(number(moved.at("session").at("soc")) == 0.6);
+  CHECK(f.evse_status("CS-1", 1).at("session").is_null());
   json::object again = f.submit(n);
   CHECK(reason(again) == "dispatch.replay");
   CHECK(reason(f.submit(older)) == "dispatch.replay");

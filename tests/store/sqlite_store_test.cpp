@@ -202,6 +202,23 @@ TEST_CASE("sequence blocks for several stations come from one commit, above ever
   CHECK(s.reserve_sequence_blocks("signer", {}, 10)->empty());
 }
 
+TEST_CASE("dispatch sessions are recorded with their latest change, in the order of the changes") {
+  test::TempDir dir;
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());
+  auto& s = **st;
+  REQUIRE(s.save_dispatch_session("EV-1", std::string(R"({"ev":"EV-1"})"), 100).ok());
+  REQUIRE(s.save_dispatch_session("EV-2", std::string(R"({"ev":"EV-2"})"), 100).ok());
+  REQUIRE(s.save_dispatch_session("EV-1", std::nullopt, 100).ok());  // same second: order still kept
+  auto all = s.dispatch_sessions();
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 2);
+  CHECK((*all)[0].ev == "EV-2");
+  CHECK((*all)[0].session == std::optional<std::string>(R"({"ev":"EV-2"})"));
+  CHECK((*all)[1].ev == "EV-1");
+  CHECK(!(*all)[1].session);
+}
+
 TEST_CASE("the audit table refuses updates and deletes through SQL") {
   test::TempDir dir;
   {
