@@ -467,22 +467,8 @@ Result<std::vector<AuditEntry>> SqliteStore::audit_entries() {
 
 Result<std::uint64_t> SqliteStore::reserve_sequences(const std::string& signer, const std::string& station,
                                                      std::uint64_t count) {
-  if (count == 0 || count > (1ULL << 32)) return reject("usage.bad_value", "sequence block size out of range");
-  std::uint64_t first = 0;
-  Status st = submit([&](Database& db) -> Status {
-                auto s = db.prepared(
-                    "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('issued', ?, ?, ?) "
-                    "ON CONFLICT (direction, signer, station) DO UPDATE SET last = last + ? RETURNING last");
-                s->bind(1, signer).bind(2, station).bind(3, static_cast<std::int64_t>(count))
-                    .bind(4, static_cast<std::int64_t>(count));
-                if (!s->step()) return reject("store.write_failed", "sequence reservation returned nothing");
-                first = static_cast<std::uint64_t>(s->int64(0)) - count + 1;
-                while (s->step()) {
-                }
-                return Ok{};
-              }).get();
-  if (!st.ok()) return st.error();
-  return first;
+  GT_TRY_ASSIGN(auto first, reserve_sequence_blocks(signer, {station}, count));
+  return first.front();
 }
 
 Result<std::vector<std::uint64_t>> SqliteStore::reserve_sequence_blocks(const std::string& signer,
