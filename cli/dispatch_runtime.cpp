@@ -48,8 +48,12 @@ Result<std::unique_ptr<DispatchRuntime>> DispatchRuntime::open(const DispatchCon
   o.split = config.split;
   o.actor = std::move(actor);
   o.decision_log_size = config.decision_log;
-  rt->engine_ = std::make_unique<dispatch::Engine>(std::move(fleet), rt->resolver_, ca.store(), std::move(o),
-                                                   &rt->outgoing_);
+  try {
+    rt->engine_ = std::make_unique<dispatch::Engine>(std::move(fleet), rt->resolver_, ca.store(), std::move(o),
+                                                     &rt->outgoing_);
+  } catch (const std::runtime_error& e) {  // the recorded EVSE states could not be read
+    return reject("store.read_failed", std::string("dispatch: ") + e.what());
+  }
   GT_TRY(rt->apply_recorded_sessions());
   return rt;
 }
@@ -57,15 +61,25 @@ Result<std::unique_ptr<DispatchRuntime>> DispatchRuntime::open(const DispatchCon
 Status DispatchRuntime::apply_recorded_sessions() {
   GT_TRY_ASSIGN(auto recorded, ca_.store().dispatch_sessions());
   for (const auto& r : recorded) {
-    if (engine_->session_of(r.ev)) (void)engine_->stop_session(r.ev);  // moved, changed or stopped since the file
-    if (!r.session) continue;
+    const auto now_in_file = engine_->session_of(r.ev);
+    if (!r.session) {  // stopped since the file
+      if (now_in_file) (void)engine_->stop_session(r.ev);
+      continue;
+    }
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(*r.session, ec);
     Status st = Ok{};
     if (ec || !v.is_object()) st = reject("dispatch.bad_registry", "not a JSON object");
     else {
       auto s = dispatch::session_from_json(v.get_object(), "recorded session " + r.ev);
-      st = s.ok() ? engine_->start_session(std::move(*s)) : Status(s.error());
+      if (!s.ok()) st = s.error();
+      else {
+        // Moved since the file: it left its EVSE there. Changed in place (its SoC, say):
+        // replaced, and what that EVSE was last told (recorded with it) still holds.
+        if (now_in_file && (now_in_file->station != s->station || now_in_file->evse != s->evse))
+          (void)engine_->stop_session(r.ev);
+        st = engine_->start_session(std::move(*s));
+      }
     }
     if (!st.ok())
       std::fprintf(stderr, "gridtrust: dispatch: recorded session of %s not applied (%s: %s)\n", r.ev.c_str(),

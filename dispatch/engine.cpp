@@ -185,6 +185,29 @@ Engine::Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store* st
     site_evses_[fleet_.stations.at(e.station).site].push_back(SiteMember{&st->first, &st->second});
   }
   for (const auto& [key, s] : fleet_.sessions) ev_index_[s.ev] = key;
+  if (store_) load_states();
+}
+
+void Engine::load_states() {
+  auto recorded = store_->dispatch_evse_states();
+  if (!recorded.ok())
+    throw std::runtime_error("recorded EVSE states unreadable: " + recorded.error().code + ": " +
+                             recorded.error().message);
+  for (const auto& r : *recorded) {
+    state_version_ = std::max(state_version_, r.version);
+    auto it = state_.find(r.evse);
+    if (it == state_.end()) continue;  // no longer in the registry
+    it->second = EvseState{r.lo_w, r.hi_w, r.until, r.last_w, r.last_at, r.version};
+  }
+}
+
+store::Store::DispatchEvseState Engine::snapshot_locked(const std::string& key, const EvseState& st) const {
+  return {key, st.lo_w, st.hi_w, st.until, st.last_w, st.last_at, st.version};
+}
+
+void Engine::undo_locked(const std::string& key, std::uint64_t version, const EvseState& before) {
+  auto it = state_.find(key);
+  if (it != state_.end() && it->second.version == version) it->second = before;
 }
 
 void Engine::verify_single(Pending& p, const json::object& message, std::int64_t now) {
@@ -284,19 +307,38 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
   }
   check_sequences(ps);
   std::vector<Pending*> applied;
+  std::vector<store::Store::DispatchEvseState> states;
   {
     std::lock_guard g(mu_);
     for (Pending* p : ps) {
       if (!p->done) decide_locked(*p, now);
-      if (p->d.applied()) applied.push_back(p);
+      if (p->d.applied()) {
+        applied.push_back(p);
+        if (store_) states.push_back(snapshot_locked(p->key, state_.at(p->key)));
+      }
     }
-    for (Pending* p : ps) log_locked(p->d);
   }
-  emit(applied, now);
   std::vector<const Decision*> ds;
   ds.reserve(ps.size());
   for (Pending* p : ps) ds.push_back(&p->d);
-  record(ds, ds.size() == 1 ? "dispatch.setpoint" : many_action);
+  const Status recorded = record(ds, ds.size() == 1 ? "dispatch.setpoint" : many_action, std::move(states));
+  {
+    std::lock_guard g(mu_);
+    if (!recorded.ok()) {
+      // Not recorded, not sent: the EVSEs keep what they had, and the caller learns why.
+      // Undone newest first, so an EVSE set twice in the group gets its first `before`.
+      for (auto it = applied.rbegin(); it != applied.rend(); ++it) {
+        Pending* p = *it;
+        undo_locked(p->key, p->version, p->before);
+        p->d.detail = "decided (" + p->d.reason + "), but it could not be recorded: " + recorded.error().message;
+        p->d.outcome = Outcome::Rejected;
+        p->d.reason = recorded.error().code;
+      }
+      applied.clear();
+    }
+    for (Pending* p : ps) log_locked(p->d);
+  }
+  if (recorded.ok()) emit(applied, now);
 }
 
 void Engine::check_sequences(std::vector<Pending*>& ps) {
@@ -415,6 +457,7 @@ void Engine::decide_locked(Pending& p, std::int64_t now) {
     d.applied_hi_w = std::clamp(sp->hi_w, env.min_w, env.max_w);
   }
   EvseState& st = state_[key];
+  p.before = st;
   st.lo_w = d.applied_lo_w;
   st.hi_w = d.applied_hi_w;
   st.until = now + static_cast<std::int64_t>(std::ceil(sp->duration_s));
@@ -422,6 +465,8 @@ void Engine::decide_locked(Pending& p, std::int64_t now) {
     st.last_w = d.applied_lo_w;
     st.last_at = now;
   }
+  st.version = p.version = ++state_version_;
+  p.key = key;
   p.setpoint = std::move(*sp);
 }
 
@@ -443,10 +488,27 @@ void Engine::emit(std::vector<Pending*>& applied, std::int64_t now) {
     if (signed_items.ok()) applied[i]->d.command = std::move((*signed_items)[i]);
     else applied[i]->d.detail = "applied, but the command could not be signed: " + signed_items.error().code;
   }
+  if (!signed_items.ok())
+    audit_unsigned(applied.size() == 1 ? evse_key(applied[0]->d.station, applied[0]->d.evse)
+                                       : "batch/" + std::to_string(applied.size()),
+                   signed_items.error());
 }
 
-void Engine::record(const std::vector<const Decision*>& ds, const char* action) {
-  if (!options_.audit || !store_ || ds.empty()) return;
+void Engine::audit_unsigned(const std::string& subject, const Rejection& why) {
+  // The decision's entry is already durable; this one says its command never left.
+  if (!options_.audit || !store_) return;
+  json::object details{{"code", why.code}, {"message", why.message}};
+  (void)store_->append_audit_async(
+      store::AuditEvent{options_.actor, "dispatch.command_unsigned", subject, json::serialize(details)});
+}
+
+Status Engine::record(const std::vector<const Decision*>& ds, const char* action,
+                      std::vector<store::Store::DispatchEvseState> states) {
+  if (!store_) return Ok{};
+  if (!options_.audit || ds.empty()) {
+    if (states.empty()) return Ok{};
+    return store_->record_dispatch(std::move(states), std::nullopt).get();
+  }
   store::AuditEvent e;
   e.actor = options_.actor;
   e.action = action;
@@ -460,7 +522,12 @@ void Engine::record(const std::vector<const Decision*>& ds, const char* action) 
     for (const Decision* d : ds) all.push_back(d->to_json());
     e.details = json::serialize(json::object{{"decisions", std::move(all)}});
   }
-  (void)store_->append_audit_async(std::move(e));  // off the request path; the writer commits it
+  // Rejections change nothing and send nothing: their entry is left to the writer.
+  if (states.empty()) {
+    (void)store_->append_audit_async(std::move(e));
+    return Ok{};
+  }
+  return store_->record_dispatch(std::move(states), std::move(e)).get();
 }
 
 void Engine::log_locked(const Decision& d) {
@@ -497,7 +564,7 @@ FleetDecision Engine::submit_target(const json::object& message, std::int64_t no
       std::lock_guard g(mu_);
       log_locked(d);
     }
-    record({&d}, "dispatch.target");
+    (void)record({&d}, "dispatch.target");
     return fd;
   };
   auto v = protocol::verify_command(message, o, resolver_, deferred);
@@ -550,6 +617,10 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
   std::vector<std::string> keys;
   std::vector<AllocationUnit> units;
   std::vector<SiteCapacity> caps;
+  std::vector<EvseState> befores;
+  std::vector<std::uint64_t> versions;
+  std::vector<store::Store::DispatchEvseState> states;
+  Decision summary;
   {
     std::lock_guard g(mu_);
     std::unordered_map<std::string, std::size_t> site_index;
@@ -614,10 +685,14 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
     fd.setpoints.reserve(keys.size());
     for (std::size_t i = 0; i < keys.size(); ++i) {
       EvseState& st = state_[keys[i]];
+      befores.push_back(st);
       st.lo_w = st.hi_w = a.w[i];
       st.until = now + static_cast<std::int64_t>(std::ceil(t.duration_s));
       st.last_w = a.w[i];
       st.last_at = now;
+      st.version = ++state_version_;
+      versions.push_back(st.version);
+      if (store_) states.push_back(snapshot_locked(keys[i], st));
       const Session& s = fleet_.sessions.at(keys[i]);
       Decision d;
       d.outcome = Outcome::Applied;
@@ -637,7 +712,6 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
     }
     fd.outcome = fd.shortfall_w == 0 ? Outcome::Applied : Outcome::Clamped;
     fd.reason = fd.shortfall_w == 0 ? kApplied : "dispatch.shortfall";
-    Decision summary;
     summary.outcome = fd.outcome;
     summary.reason = fd.reason;
     summary.station = fleet_target_station(t.group);
@@ -647,6 +721,28 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
     summary.requested_lo_w = summary.requested_hi_w = t.target_w;
     summary.applied_lo_w = summary.applied_hi_w = fd.delivered_w;
     summary.at = now;
+  }
+  // The allocation and its audit entry are durable before any command leaves.
+  Status recorded = Ok{};
+  if (store_) {
+    std::optional<store::AuditEvent> e;
+    if (options_.audit)
+      e = store::AuditEvent{options_.actor, "dispatch.target", fleet_target_station(t.group), json::serialize(fd.to_json())};
+    if (!states.empty() || e) recorded = store_->record_dispatch(std::move(states), std::move(e)).get();
+  }
+  {
+    std::lock_guard g(mu_);
+    if (!recorded.ok()) {
+      // Not recorded, not sent: the EVSEs keep what they had.
+      for (std::size_t i = keys.size(); i-- > 0;) undo_locked(keys[i], versions[i], befores[i]);
+      fd.detail = "allocated (" + fd.reason + "), but it could not be recorded: " + recorded.error().message;
+      fd.outcome = summary.outcome = Outcome::Rejected;
+      fd.reason = summary.reason = recorded.error().code;
+      fd.delivered_w = 0;
+      fd.shortfall_w = t.target_w;
+      fd.setpoints.clear();
+      summary.detail = fd.detail;
+    }
     log_locked(summary);
   }
   if (options_.emit_commands && !fd.setpoints.empty()) {
@@ -659,14 +755,13 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
       auto signed_items = outgoing_->sign(std::move(items), now);
       if (signed_items.ok())
         for (std::size_t i = 0; i < fd.setpoints.size(); ++i) fd.setpoints[i].command = std::move((*signed_items)[i]);
-      else fd.detail = "applied, but the commands could not be signed: " + signed_items.error().code;
+      else {
+        fd.detail = "applied, but the commands could not be signed: " + signed_items.error().code;
+        audit_unsigned(fleet_target_station(t.group), signed_items.error());
+      }
     } else {
       for (std::size_t i = 0; i < fd.setpoints.size(); ++i) fd.setpoints[i].command = std::move(items[i].message);
     }
-  }
-  if (options_.audit && store_) {
-    store::AuditEvent e{options_.actor, "dispatch.target", fleet_target_station(t.group), json::serialize(fd.to_json())};
-    (void)store_->append_audit_async(std::move(e));
   }
   return fd;
 }
@@ -689,12 +784,21 @@ Status Engine::start_session(Session s) {
 }
 
 Status Engine::stop_session(const std::string& ev) {
-  std::lock_guard g(mu_);
-  auto it = ev_index_.find(ev);
-  if (it == ev_index_.end()) return reject("dispatch.unknown_ev", "no session for EV " + ev);
-  fleet_.sessions.erase(it->second);
-  state_[it->second] = EvseState{};  // nothing plugged in: the EVSE is told nothing any more
-  ev_index_.erase(it);
+  std::optional<store::Store::DispatchEvseState> cleared;
+  {
+    std::lock_guard g(mu_);
+    auto it = ev_index_.find(ev);
+    if (it == ev_index_.end()) return reject("dispatch.unknown_ev", "no session for EV " + ev);
+    fleet_.sessions.erase(it->second);
+    EvseState& st = state_[it->second];
+    const bool was_told = st.until != 0 || st.last_w;
+    st = EvseState{};  // nothing plugged in: the EVSE is told nothing any more
+    st.version = ++state_version_;
+    if (store_ && was_told) cleared = snapshot_locked(it->second, st);
+    ev_index_.erase(it);
+  }
+  // So that a restart does not count the setpoint of a vehicle that has left.
+  if (cleared) GT_TRY(store_->record_dispatch({std::move(*cleared)}, std::nullopt).get());
   return Ok{};
 }
 

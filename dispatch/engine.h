@@ -130,6 +130,9 @@ struct SiteStatus {
 
 class Engine {
  public:
+  // With a store, the EVSE states it recorded (what each EVSE was last told, until
+  // when) are taken up again, so setpoints still in force count against their site
+  // after a restart; throws std::runtime_error if they cannot be read.
   Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store& store, EngineOptions options = {},
          OutgoingSigner* outgoing = nullptr);
   // Without a store: sequence numbers are kept in memory only and nothing is audited
@@ -178,6 +181,7 @@ class Engine {
     std::int64_t until = 0;
     std::optional<double> last_w;
     std::int64_t last_at = 0;
+    std::uint64_t version = 0;  // state_version_ when it was last changed
   };
   struct Pending {  // one verified message on its way through steps 4-8
     Decision d;
@@ -185,6 +189,9 @@ class Engine {
     std::string organisation;
     std::optional<Setpoint> setpoint;
     bool done = false;
+    std::string key;    // its EVSE, once applied
+    EvseState before;   // that EVSE's state before it, to undo if it cannot be recorded
+    std::uint64_t version = 0;  // the version it gave that EVSE's state
   };
 
   void verify_single(Pending& p, const boost::json::object& message, std::int64_t now);
@@ -195,7 +202,16 @@ class Engine {
   EnvelopeInput envelope_input_locked(const Evse& evse, const std::string& key, std::int64_t now, double duration_s,
                                       bool ramp) const;
   void emit(std::vector<Pending*>& applied, std::int64_t now);
-  void record(const std::vector<const Decision*>& ds, const char* action);
+  // The decisions' audit entry and the EVSE states they set, durable before any command
+  // leaves (a restart counts them against their site). Without states, the audit entry
+  // alone, queued.
+  Status record(const std::vector<const Decision*>& ds, const char* action,
+                std::vector<store::Store::DispatchEvseState> states = {});
+  store::Store::DispatchEvseState snapshot_locked(const std::string& key, const EvseState& st) const;
+  // Puts back `before` where the state is still what a failed commit left (version).
+  void undo_locked(const std::string& key, std::uint64_t version, const EvseState& before);
+  void audit_unsigned(const std::string& subject, const Rejection& why);
+  void load_states();  // the recorded EVSE states, at construction (throws if unreadable)
   void log_locked(const Decision& d);
 
   protocol::SignerResolver& resolver_;
@@ -213,6 +229,7 @@ class Engine {
   std::map<std::string, std::string> ev_index_;                  // EV -> evse key of its session
   std::map<std::string, EvseState> state_;                       // by evse key
   std::map<std::string, std::uint64_t> applied_seq_;             // signer \n station -> last applied
+  std::uint64_t state_version_ = 0;                              // grows with every EVSE state change
   std::deque<Decision> log_;
 
   std::mutex seq_mu_;

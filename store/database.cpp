@@ -13,6 +13,10 @@ Statement& Statement::bind(int i, std::int64_t v) {
   sqlite3_bind_int64(stmt_, i, v);
   return *this;
 }
+Statement& Statement::bind_real(int i, double v) {
+  sqlite3_bind_double(stmt_, i, v);
+  return *this;
+}
 Statement& Statement::bind(int i, const std::string& v) {
   sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   return *this;
@@ -39,6 +43,7 @@ void Statement::reset() {
 }
 
 std::int64_t Statement::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+double Statement::real(int col) const { return sqlite3_column_double(stmt_, col); }
 std::string Statement::text(int col) const {
   auto* p = sqlite3_column_text(stmt_, col);
   return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : std::string();

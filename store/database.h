@@ -24,6 +24,7 @@ class Statement {
   Statement& bind(int i, const std::string& v);
   Statement& bind(int i, const Bytes& v);
   Statement& bind_null(int i);
+  Statement& bind_real(int i, double v);  // not an overload of bind: an int argument would be ambiguous
   template <typename T>
   Statement& bind(int i, const std::optional<T>& v) {
     return v ? bind(i, *v) : bind_null(i);
@@ -34,6 +35,7 @@ class Statement {
   void reset();
 
   std::int64_t int64(int col) const;
+  double real(int col) const;
   std::string text(int col) const;
   Bytes blob(int col) const;
   bool is_null(int col) const;

@@ -161,6 +161,19 @@ CREATE TABLE dispatch_sessions (
   change     INTEGER NOT NULL
 );
 )sql",
+      // 6: what the dispatch engine last told each EVSE, so that a restart counts the
+      // setpoints still in force against their site's limits.
+      R"sql(
+CREATE TABLE dispatch_evse_state (
+  evse    TEXT PRIMARY KEY,
+  lo_w    REAL NOT NULL,
+  hi_w    REAL NOT NULL,
+  until   INTEGER NOT NULL,
+  last_w  REAL,
+  last_at INTEGER NOT NULL,
+  version INTEGER NOT NULL
+);
+)sql",
   };
   return m;
 }

@@ -1,5 +1,7 @@
 #include "store/sqlite_store.h"
 
+#include <cmath>
+
 #include "core/time.h"
 #include "store/audit_chain.h"
 
@@ -538,6 +540,56 @@ Result<std::vector<Store::DispatchSession>> SqliteStore::dispatch_sessions() {
       d.ev = q.text(0);
       if (!q.is_null(1)) d.session = q.text(1);
       d.updated_at = q.int64(2);
+      out.push_back(std::move(d));
+    }
+    return out;
+  });
+}
+
+std::future<Status> SqliteStore::record_dispatch(std::vector<DispatchEvseState> states,
+                                                 std::optional<AuditEvent> audit) {
+  for (const auto& st : states)
+    if (st.version > (1ULL << 62) || !std::isfinite(st.lo_w) || !std::isfinite(st.hi_w) ||
+        (st.last_w && !std::isfinite(*st.last_w))) {
+      std::promise<Status> bad;
+      bad.set_value(reject("usage.bad_value", "EVSE state of " + st.evse + " out of range"));
+      return bad.get_future();
+    }
+  return submit([states = std::move(states), audit = std::move(audit)](Database& db) -> Status {
+    if (!states.empty()) {
+      auto s = db.prepared(
+          "INSERT INTO dispatch_evse_state (evse, lo_w, hi_w, until, last_w, last_at, version) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT (evse) DO UPDATE SET lo_w = excluded.lo_w, hi_w = excluded.hi_w, until = excluded.until, "
+          "last_w = excluded.last_w, last_at = excluded.last_at, version = excluded.version "
+          "WHERE excluded.version > dispatch_evse_state.version");
+      for (const auto& st : states) {
+        s->reset();
+        s->bind(1, st.evse).bind_real(2, st.lo_w).bind_real(3, st.hi_w).bind(4, st.until);
+        if (st.last_w) s->bind_real(5, *st.last_w);
+        else s->bind_null(5);
+        s->bind(6, st.last_at).bind(7, static_cast<std::int64_t>(st.version));
+        s->step();
+      }
+    }
+    if (audit) append(db, *audit);
+    return Ok{};
+  });
+}
+
+Result<std::vector<Store::DispatchEvseState>> SqliteStore::dispatch_evse_states() {
+  return read<std::vector<DispatchEvseState>>([](Database& db) {
+    std::vector<DispatchEvseState> out;
+    Statement q(db.handle(), "SELECT evse, lo_w, hi_w, until, last_w, last_at, version FROM dispatch_evse_state");
+    while (q.step()) {
+      DispatchEvseState d;
+      d.evse = q.text(0);
+      d.lo_w = q.real(1);
+      d.hi_w = q.real(2);
+      d.until = q.int64(3);
+      if (!q.is_null(4)) d.last_w = q.real(4);
+      d.last_at = q.int64(5);
+      d.version = static_cast<std::uint64_t>(q.int64(6));
       out.push_back(std::move(d));
     }
     return out;

@@ -167,6 +167,23 @@ class Store {
   };
   virtual Status save_dispatch_session(const std::string& ev, std::optional<std::string> session, std::int64_t at) = 0;
   virtual Result<std::vector<DispatchSession>> dispatch_sessions() = 0;
+  // What the dispatch engine last told each EVSE (docs/dispatch.md): the applied range,
+  // until when it holds, and the last setpoint for the ramp. `version` grows with every
+  // change an engine makes; a row is only replaced by a higher version, so writers that
+  // queue out of order cannot leave an older state behind.
+  struct DispatchEvseState {
+    std::string evse;  // "<station>#<evse>"
+    double lo_w = 0, hi_w = 0;
+    std::int64_t until = 0;
+    std::optional<double> last_w;
+    std::int64_t last_at = 0;
+    std::uint64_t version = 0;
+  };
+  // The states and the audit entry of the decisions that set them, in one durable
+  // commit. The future resolves once it is durable.
+  virtual std::future<Status> record_dispatch(std::vector<DispatchEvseState> states,
+                                              std::optional<AuditEvent> audit) = 0;
+  virtual Result<std::vector<DispatchEvseState>> dispatch_evse_states() = 0;
   virtual Result<AckResult> ack_outbox(std::vector<std::string> ids, std::int64_t when, AuditEvent event) = 0;
 
   Result<AuditReport> verify_audit();

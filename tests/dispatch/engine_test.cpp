@@ -4,6 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include <tuple>
+
 #include <boost/json.hpp>
 
 #include "core/digest.h"
@@ -298,6 +302,80 @@ TEST_CASE("replay protection survives a restart of the engine") {
   REQUIRE(fl.ok());
   Engine restarted(std::move(*fl), f.resolver, *f.pki.store);
   CHECK(restarted.submit(m, f.now).reason == "dispatch.replay");
+}
+
+TEST_CASE("setpoints still in force count against their site after a restart; a stopped session's do not") {
+  Fixture f;
+  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
+  for (int evse : {1, 2, 3}) CHECK(f.submit(request(evse, "CentralSetpoint", 9000.0)).reason == kApplied);
+  auto restart = [&] {
+    auto fl = load_fleet_yaml_text(kFleet, "fleet");
+    REQUIRE(fl.ok());
+    f.engine.reset();
+    f.engine = std::make_unique<Engine>(std::move(*fl), f.resolver, *f.pki.store, EngineOptions{}, &f.outgoing);
+    for (auto [id, st, evse] : {std::tuple{"EV-1", "CS-001", 1}, {"EV-2", "CS-001", 2}, {"EV-6", "CS-001", 3},
+                                {"EV-3", "CS-002", 1}})
+      REQUIRE(f.engine->start_session(ev(id, st, evse, f.now)).ok());
+  };
+  restart();
+  auto site = f.engine->site_status("S1", f.now);
+  REQUIRE(site.ok());
+  CHECK(site->committed_max_w == Approx(27000));
+  auto station = f.engine->station_status("CS-001", f.now);
+  REQUIRE(station.ok());
+  CHECK(station->at(0).lo_w == Approx(9000));
+  CHECK(station->at(0).until == f.now + 900);
+  // The restarted engine still knows: the fourth EV gets what is left of 30 kW.
+  Decision d = f.engine->submit(f.sign(request(1, "CentralSetpoint", 9000.0), "CS-002", f.fleet_signer), f.now);
+  CHECK(d.reason == "dispatch.site_limit");
+  CHECK(d.applied_lo_w == Approx(3000));
+  // A vehicle that leaves takes its setpoint with it, across a restart too.
+  REQUIRE(f.engine->stop_session("EV-1").ok());
+  restart();
+  site = f.engine->site_status("S1", f.now);
+  REQUIRE(site.ok());
+  CHECK(site->committed_max_w == Approx(21000));
+  // Once they run out, nothing is counted.
+  site = f.engine->site_status("S1", f.now + 901);
+  REQUIRE(site.ok());
+  CHECK(site->committed_max_w == 0);
+}
+
+TEST_CASE("a decision that cannot be recorded is not applied: no command, the EVSE keeps its state") {
+  Fixture f;
+  CHECK(f.submit(request(1, "CentralSetpoint", 4000.0)).reason == kApplied);
+  // Another connection makes every EVSE state write fail (as a full disk would).
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((f.pki.dir / "pki.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  auto exec = [&](const char* sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+    INFO((err ? err : ""));
+    sqlite3_free(err);
+    REQUIRE(rc == SQLITE_OK);
+  };
+  exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  Decision d = f.submit(request(1, "CentralSetpoint", 6000.0));
+  CHECK(d.outcome == Outcome::Rejected);
+  CHECK(d.reason == "conflict.constraint");
+  CHECK(!d.command);
+  auto station = f.engine->station_status("CS-001", f.now);
+  REQUIRE(station.ok());
+  CHECK(station->at(0).lo_w == Approx(4000));
+  // A batch fails as a whole and every EVSE of it keeps its state.
+  std::vector<json::object> many{f.sign(request(1, "CentralSetpoint", 5000.0), "CS-001", f.fleet_signer),
+                                 f.sign(request(2, "CentralSetpoint", 5000.0), "CS-001", f.fleet_signer)};
+  for (const auto& m : f.engine->submit_many(many, f.now)) CHECK(m.reason == "conflict.constraint");
+  station = f.engine->station_status("CS-001", f.now);
+  REQUIRE(station.ok());
+  CHECK(station->at(0).lo_w == Approx(4000));
+  CHECK(station->at(1).until == 0);
+  exec("DROP TRIGGER refuse");
+  sqlite3_close(db);
+  d = f.submit(request(1, "CentralSetpoint", 6000.0));
+  CHECK(d.reason == kApplied);
+  CHECK(d.command);
 }
 
 TEST_CASE("a batch is verified once and decided entry by entry; one changed entry voids the batch") {

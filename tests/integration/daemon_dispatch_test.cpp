@@ -446,6 +446,11 @@ TEST_CASE("replay protection survives a SIGKILL between an accept and the next s
   CHECK(moved.at("session").at("ev").as_string() == "EV-9");
   CHECK(number(moved.at("session").at("soc")) == 0.6);
   CHECK(f.evse_status("CS-1", 1).at("session").is_null());
+  // What CS-2 #1 was told before the kill still holds, and counts against its site.
+  json::object told = f.evse_status("CS-2", 1);
+  INFO(json::serialize(told));
+  REQUIRE(told.at("setpoint_w").is_array());
+  CHECK(number(told.at("setpoint_w").at(0)) == 1100);
   json::object again = f.submit(n);
   CHECK(reason(again) == "dispatch.replay");
   CHECK(reason(f.submit(older)) == "dispatch.replay");
