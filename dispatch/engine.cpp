@@ -305,40 +305,125 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
         p->done = true;
       }
   }
-  check_sequences(ps);
-  std::vector<Pending*> applied;
-  std::vector<store::Store::DispatchEvseState> states;
-  {
-    std::lock_guard g(mu_);
-    for (Pending* p : ps) {
-      if (!p->done) decide_locked(*p, now);
-      if (p->d.applied()) {
-        applied.push_back(p);
-        if (store_) states.push_back(snapshot_locked(p->key, state_.at(p->key)));
-      }
-    }
-  }
+  const char* action = ps.size() == 1 ? "dispatch.setpoint" : many_action;
   std::vector<const Decision*> ds;
   ds.reserve(ps.size());
   for (Pending* p : ps) ds.push_back(&p->d);
-  const Status recorded = record(ds, ds.size() == 1 ? "dispatch.setpoint" : many_action, std::move(states));
+  std::vector<Pending*> applied;
+  Status recorded = Ok{};
+  bool accepted_alone = false;  // the sequence numbers were committed before the decisions
+  if (store_) {
+    // One durable commit for the group: its sequence numbers (checked against those
+    // known accepted, then by the store), the EVSE states it set and its audit entry.
+    replay_check(ps);
+    std::vector<Pending*> decided;
+    auto states = decide_group(ps, now, decided, applied);
+    std::vector<store::Store::SequenceClaim> claims;
+    for (Pending* p : decided)
+      if (p->claimed) claims.push_back({p->d.signer, p->d.station, p->d.seq});
+    recorded = record(ds, action, std::move(states), claims);
+    if (!recorded.ok()) {
+      // Nothing of it was kept: undone, so the same messages may come again.
+      std::lock_guard g(mu_);
+      undo_group_locked(decided);
+    }
+    if (!recorded.ok() && recorded.error().code == "conflict.sequence") {
+      // Another process accepted one of these numbers first: each is now accepted on
+      // its own before the group is decided again.
+      check_sequences(ps);
+      accepted_alone = true;
+      decided.clear();
+      applied.clear();
+      recorded = record(ds, action, decide_group(ps, now, decided, applied));
+      if (!recorded.ok()) {
+        std::lock_guard g(mu_);
+        undo_group_locked(decided);
+      }
+    } else if (recorded.ok()) {
+      std::lock_guard g(seq_mu_);
+      for (const auto& c : claims) {
+        auto& last = accepted_seq_[pair_key(c.signer, c.station)];
+        last = std::max(last, c.seq);
+      }
+    }
+  } else {
+    check_sequences(ps);  // in memory only
+    std::vector<Pending*> decided;
+    (void)decide_group(ps, now, decided, applied);
+  }
   {
     std::lock_guard g(mu_);
     if (!recorded.ok()) {
-      // Not recorded, not sent: the EVSEs keep what they had, and the caller learns why.
-      // Undone newest first, so an EVSE set twice in the group gets its first `before`.
-      for (auto it = applied.rbegin(); it != applied.rend(); ++it) {
-        Pending* p = *it;
-        undo_locked(p->key, p->version, p->before);
-        p->d.detail = "decided (" + p->d.reason + "), but it could not be recorded: " + recorded.error().message;
-        p->d.outcome = Outcome::Rejected;
-        p->d.reason = recorded.error().code;
-      }
+      // Not recorded, not sent (every decision of the group was undone): the caller
+      // learns why, and whether the same message may come again.
+      for (Pending* p : ps)
+        if (!p->done) {
+          p->d.reason = recorded.error().code;
+          p->d.detail = std::string("not recorded, nothing applied") +
+                        (accepted_alone ? " (its sequence number was accepted: sign a new message): "
+                                        : " (the same message may be submitted again): ") +
+                        recorded.error().message;
+        }
       applied.clear();
     }
     for (Pending* p : ps) log_locked(p->d);
   }
   if (recorded.ok()) emit(applied, now);
+}
+
+void Engine::replay_check(std::vector<Pending*>& ps) {
+  std::lock_guard g(seq_mu_);
+  for (Pending* p : ps) {
+    if (p->done) continue;
+    auto it = accepted_seq_.find(pair_key(p->d.signer, p->d.station));
+    if (it != accepted_seq_.end() && p->d.seq <= it->second) {
+      p->d.reason = "dispatch.replay";
+      p->d.detail = "sequence " + std::to_string(p->d.seq) + " is not above " + std::to_string(it->second);
+      p->done = true;
+    }
+  }
+}
+
+std::vector<store::Store::DispatchEvseState> Engine::decide_group(std::vector<Pending*>& ps, std::int64_t now,
+                                                                  std::vector<Pending*>& decided,
+                                                                  std::vector<Pending*>& applied) {
+  std::vector<store::Store::DispatchEvseState> states;
+  std::lock_guard g(mu_);
+  for (Pending* p : ps) {
+    if (p->done) continue;
+    decide_locked(*p, now);
+    decided.push_back(p);
+    if (p->d.applied()) {
+      applied.push_back(p);
+      if (store_) states.push_back(snapshot_locked(p->key, state_.at(p->key)));
+    }
+  }
+  return states;
+}
+
+void Engine::undo_group_locked(const std::vector<Pending*>& decided) {
+  // Newest first, so an EVSE (or a signer and station) met twice gets its first `before`.
+  for (auto it = decided.rbegin(); it != decided.rend(); ++it) {
+    Pending& p = **it;
+    if (!p.key.empty()) undo_locked(p.key, p.version, p.before);
+    if (p.claimed) {
+      auto seq = applied_seq_.find(pair_key(p.d.signer, p.d.station));
+      if (seq != applied_seq_.end() && seq->second == p.d.seq) seq->second = p.applied_seq_before;
+    }
+    // Back to what verification left.
+    Decision& d = p.d;
+    d.outcome = Outcome::Rejected;
+    d.reason.clear();
+    d.detail.clear();
+    d.evse = 0;
+    d.ev.clear();
+    d.mode.reset();
+    d.requested_lo_w = d.requested_hi_w = d.applied_lo_w = d.applied_hi_w = 0;
+    d.envelope_min_w = d.envelope_max_w = d.need_w = 0;
+    p.setpoint.reset();
+    p.key.clear();
+    p.claimed = false;
+  }
 }
 
 void Engine::check_sequences(std::vector<Pending*>& ps) {
@@ -416,6 +501,8 @@ void Engine::decide_locked(Pending& p, std::int64_t now) {
   // A message reordered behind a later one that another thread applied first.
   auto& applied_seq = applied_seq_[pair_key(d.signer, d.station)];
   if (d.seq <= applied_seq) return fail("dispatch.replay", "a later sequence number was applied first");
+  p.applied_seq_before = applied_seq;
+  p.claimed = true;
   applied_seq = d.seq;
   if (p.organisation.empty() || p.organisation != station.aggregator)
     return fail("dispatch.wrong_aggregator",
@@ -503,31 +590,31 @@ void Engine::audit_unsigned(const std::string& subject, const Rejection& why) {
 }
 
 Status Engine::record(const std::vector<const Decision*>& ds, const char* action,
-                      std::vector<store::Store::DispatchEvseState> states) {
+                      std::vector<store::Store::DispatchEvseState> states,
+                      std::vector<store::Store::SequenceClaim> claims) {
   if (!store_) return Ok{};
-  if (!options_.audit || ds.empty()) {
-    if (states.empty()) return Ok{};
-    return store_->record_dispatch(std::move(states), std::nullopt).get();
+  std::optional<store::AuditEvent> e;
+  if (options_.audit && !ds.empty()) {
+    e.emplace();
+    e->actor = options_.actor;
+    e->action = action;
+    if (ds.size() == 1) {
+      e->subject = ds[0]->evse ? evse_key(ds[0]->station, ds[0]->evse) : ds[0]->station;
+      e->details = json::serialize(ds[0]->to_json());
+    } else {
+      e->subject = "batch/" + std::to_string(ds.size());
+      json::array all;
+      all.reserve(ds.size());
+      for (const Decision* d : ds) all.push_back(d->to_json());
+      e->details = json::serialize(json::object{{"decisions", std::move(all)}});
+    }
   }
-  store::AuditEvent e;
-  e.actor = options_.actor;
-  e.action = action;
-  if (ds.size() == 1) {
-    e.subject = ds[0]->evse ? evse_key(ds[0]->station, ds[0]->evse) : ds[0]->station;
-    e.details = json::serialize(ds[0]->to_json());
-  } else {
-    e.subject = "batch/" + std::to_string(ds.size());
-    json::array all;
-    all.reserve(ds.size());
-    for (const Decision* d : ds) all.push_back(d->to_json());
-    e.details = json::serialize(json::object{{"decisions", std::move(all)}});
-  }
-  // Rejections change nothing and send nothing: their entry is left to the writer.
-  if (states.empty()) {
-    (void)store_->append_audit_async(std::move(e));
+  // Nothing accepted, changed or sent: the entry is left to the writer.
+  if (states.empty() && claims.empty()) {
+    if (e) (void)store_->append_audit_async(std::move(*e));
     return Ok{};
   }
-  return store_->record_dispatch(std::move(states), std::move(e)).get();
+  return store_->record_dispatch(std::move(claims), std::move(states), std::move(e)).get();
 }
 
 void Engine::log_locked(const Decision& d) {
@@ -728,7 +815,7 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
     std::optional<store::AuditEvent> e;
     if (options_.audit)
       e = store::AuditEvent{options_.actor, "dispatch.target", fleet_target_station(t.group), json::serialize(fd.to_json())};
-    if (!states.empty() || e) recorded = store_->record_dispatch(std::move(states), std::move(e)).get();
+    if (!states.empty() || e) recorded = store_->record_dispatch({}, std::move(states), std::move(e)).get();
   }
   {
     std::lock_guard g(mu_);
@@ -798,7 +885,7 @@ Status Engine::stop_session(const std::string& ev) {
     ev_index_.erase(it);
   }
   // So that a restart does not count the setpoint of a vehicle that has left.
-  if (cleared) GT_TRY(store_->record_dispatch({std::move(*cleared)}, std::nullopt).get());
+  if (cleared) GT_TRY(store_->record_dispatch({}, {std::move(*cleared)}, std::nullopt).get());
   return Ok{};
 }
 

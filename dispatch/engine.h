@@ -192,6 +192,8 @@ class Engine {
     std::string key;    // its EVSE, once applied
     EvseState before;   // that EVSE's state before it, to undo if it cannot be recorded
     std::uint64_t version = 0;  // the version it gave that EVSE's state
+    bool claimed = false;       // its sequence number passed the in-memory check and is to be accepted
+    std::uint64_t applied_seq_before = 0;
   };
 
   void verify_single(Pending& p, const boost::json::object& message, std::int64_t now);
@@ -206,7 +208,15 @@ class Engine {
   // leaves (a restart counts them against their site). Without states, the audit entry
   // alone, queued.
   Status record(const std::vector<const Decision*>& ds, const char* action,
-                std::vector<store::Store::DispatchEvseState> states = {});
+                std::vector<store::Store::DispatchEvseState> states = {},
+                std::vector<store::Store::SequenceClaim> claims = {});
+  void replay_check(std::vector<Pending*>& ps);  // against the sequence numbers known accepted
+  // Steps 5-8 for the group's messages not yet refused, under mu_: `decided` gets each
+  // one decided, `applied` those applied; returns the EVSE states they set.
+  std::vector<store::Store::DispatchEvseState> decide_group(std::vector<Pending*>& ps, std::int64_t now,
+                                                            std::vector<Pending*>& decided,
+                                                            std::vector<Pending*>& applied);
+  void undo_group_locked(const std::vector<Pending*>& decided);
   store::Store::DispatchEvseState snapshot_locked(const std::string& key, const EvseState& st) const;
   // Puts back `before` where the state is still what a failed commit left (version).
   void undo_locked(const std::string& key, std::uint64_t version, const EvseState& before);

@@ -546,8 +546,15 @@ Result<std::vector<Store::DispatchSession>> SqliteStore::dispatch_sessions() {
   });
 }
 
-std::future<Status> SqliteStore::record_dispatch(std::vector<DispatchEvseState> states,
+std::future<Status> SqliteStore::record_dispatch(std::vector<SequenceClaim> claims,
+                                                 std::vector<DispatchEvseState> states,
                                                  std::optional<AuditEvent> audit) {
+  for (const auto& c : claims)
+    if (c.seq == 0 || c.seq > (1ULL << 62)) {
+      std::promise<Status> bad;
+      bad.set_value(reject("usage.bad_value", "sequence number out of range"));
+      return bad.get_future();
+    }
   for (const auto& st : states)
     if (st.version > (1ULL << 62) || !std::isfinite(st.lo_w) || !std::isfinite(st.hi_w) ||
         (st.last_w && !std::isfinite(*st.last_w))) {
@@ -555,7 +562,22 @@ std::future<Status> SqliteStore::record_dispatch(std::vector<DispatchEvseState> 
       bad.set_value(reject("usage.bad_value", "EVSE state of " + st.evse + " out of range"));
       return bad.get_future();
     }
-  return submit([states = std::move(states), audit = std::move(audit)](Database& db) -> Status {
+  return submit([claims = std::move(claims), states = std::move(states), audit = std::move(audit)](Database& db) -> Status {
+    if (!claims.empty()) {
+      auto s = db.prepared(
+          "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('accepted', ?, ?, ?) "
+          "ON CONFLICT (direction, signer, station) DO UPDATE SET last = excluded.last "
+          "WHERE excluded.last > command_sequences.last");
+      for (const auto& c : claims) {
+        s->reset();
+        s->bind(1, c.signer).bind(2, c.station).bind(3, static_cast<std::int64_t>(c.seq));
+        s->step();
+        // The writer rolls this job back: none of it is kept.
+        if (sqlite3_changes(db.handle()) != 1)
+          return reject("conflict.sequence", "sequence " + std::to_string(c.seq) + " of " + c.station +
+                                                 " is not above the last accepted one");
+      }
+    }
     if (!states.empty()) {
       auto s = db.prepared(
           "INSERT INTO dispatch_evse_state (evse, lo_w, hi_w, until, last_w, last_at, version) "

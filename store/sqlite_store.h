@@ -64,7 +64,8 @@ class SqliteStore final : public Store {
   Result<std::int64_t> outbox_pending_count() override;
   Status save_dispatch_session(const std::string& ev, std::optional<std::string> session, std::int64_t at) override;
   Result<std::vector<DispatchSession>> dispatch_sessions() override;
-  std::future<Status> record_dispatch(std::vector<DispatchEvseState> states, std::optional<AuditEvent> audit) override;
+  std::future<Status> record_dispatch(std::vector<SequenceClaim> claims, std::vector<DispatchEvseState> states,
+                                      std::optional<AuditEvent> audit) override;
   Result<std::vector<DispatchEvseState>> dispatch_evse_states() override;
   Result<AckResult> ack_outbox(std::vector<std::string> ids, std::int64_t when, AuditEvent event) override;
 

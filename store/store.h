@@ -179,9 +179,11 @@ class Store {
     std::int64_t last_at = 0;
     std::uint64_t version = 0;
   };
-  // The states and the audit entry of the decisions that set them, in one durable
-  // commit. The future resolves once it is durable.
-  virtual std::future<Status> record_dispatch(std::vector<DispatchEvseState> states,
+  // The sequence numbers of a group of decisions (accepted as accept_sequences does),
+  // the EVSE states they set and their audit entry, in one durable commit. If any claim
+  // is not above the last accepted one for its signer and station, nothing is written
+  // and the answer is conflict.sequence. The future resolves once it is durable.
+  virtual std::future<Status> record_dispatch(std::vector<SequenceClaim> claims, std::vector<DispatchEvseState> states,
                                               std::optional<AuditEvent> audit) = 0;
   virtual Result<std::vector<DispatchEvseState>> dispatch_evse_states() = 0;
   virtual Result<AckResult> ack_outbox(std::vector<std::string> ids, std::int64_t when, AuditEvent event) = 0;

@@ -356,9 +356,11 @@ TEST_CASE("a decision that cannot be recorded is not applied: no command, the EV
     REQUIRE(rc == SQLITE_OK);
   };
   exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state BEGIN SELECT RAISE(ABORT, 'refused'); END");
-  Decision d = f.submit(request(1, "CentralSetpoint", 6000.0));
+  json::object refused = f.sign(request(1, "CentralSetpoint", 6000.0), "CS-001", f.fleet_signer);
+  Decision d = f.engine->submit(refused, f.now);
   CHECK(d.outcome == Outcome::Rejected);
   CHECK(d.reason == "conflict.constraint");
+  CHECK(d.detail.find("may be submitted again") != std::string::npos);
   CHECK(!d.command);
   auto station = f.engine->station_status("CS-001", f.now);
   REQUIRE(station.ok());
@@ -373,9 +375,39 @@ TEST_CASE("a decision that cannot be recorded is not applied: no command, the EV
   CHECK(station->at(1).until == 0);
   exec("DROP TRIGGER refuse");
   sqlite3_close(db);
-  d = f.submit(request(1, "CentralSetpoint", 6000.0));
+  // Nothing of it was kept, its sequence number either: the same message now applies.
+  d = f.engine->submit(refused, f.now);
   CHECK(d.reason == kApplied);
   CHECK(d.command);
+  CHECK(f.engine->submit(refused, f.now).reason == "dispatch.replay");
+}
+
+TEST_CASE("a sequence number another process accepted first is a replay; the rest of the group still applies") {
+  Fixture f;
+  Decision first = f.submit(request(1, "CentralSetpoint", 4000.0));
+  REQUIRE(first.reason == kApplied);
+  json::object mine = f.sign(request(1, "CentralSetpoint", 5000.0), "CS-001", f.fleet_signer);
+  json::object other = f.sign(request(1, "CentralSetpoint", 5000.0), "CS-002", f.fleet_signer);
+  // Another engine on the same file (the offline CLI, say) accepted a later number of
+  // this signer for CS-001 than this engine knows of.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((f.pki.dir / "pki.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  const std::string sql = "UPDATE command_sequences SET last = last + 10 WHERE direction = 'accepted' AND signer = '" +
+                          first.signer + "' AND station = 'CS-001'";
+  REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  CHECK(sqlite3_changes(db) == 1);
+  sqlite3_close(db);
+  auto ds = f.engine->submit_many({mine, other}, f.now);
+  REQUIRE(ds.size() == 2);
+  INFO(describe(ds[0]) << "\n" << describe(ds[1]));
+  CHECK(ds[0].reason == "dispatch.replay");
+  CHECK(!ds[0].command);
+  CHECK(ds[1].reason == kApplied);
+  CHECK(ds[1].command);
+  auto station = f.engine->station_status("CS-001", f.now);
+  REQUIRE(station.ok());
+  CHECK(station->at(0).lo_w == Approx(4000));
 }
 
 TEST_CASE("a batch is verified once and decided entry by entry; one changed entry voids the batch") {
