@@ -63,7 +63,7 @@ Status DispatchRuntime::apply_recorded_sessions() {
   for (const auto& r : recorded) {
     const auto now_in_file = engine_->session_of(r.ev);
     if (!r.session) {  // stopped since the file
-      if (now_in_file) (void)engine_->stop_session(r.ev);
+      if (now_in_file) (void)engine_->forget_session(r.ev);
       continue;
     }
     boost::system::error_code ec;
@@ -75,9 +75,10 @@ Status DispatchRuntime::apply_recorded_sessions() {
       if (!s.ok()) st = s.error();
       else {
         // Moved since the file: it left its EVSE there. Changed in place (its SoC, say):
-        // replaced, and what that EVSE was last told (recorded with it) still holds.
+        // replaced. Either way the EVSEs keep the states recorded with them (a stop at
+        // run time recorded its clearing), which the engine took up at its start.
         if (now_in_file && (now_in_file->station != s->station || now_in_file->evse != s->evse))
-          (void)engine_->stop_session(r.ev);
+          (void)engine_->forget_session(r.ev);
         st = engine_->start_session(std::move(*s));
       }
     }

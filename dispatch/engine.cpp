@@ -315,6 +315,9 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
   if (store_) {
     // One durable commit for the group: its sequence numbers (checked against those
     // known accepted, then by the store), the EVSE states it set and its audit entry.
+    // Groups are decided and committed one after the other, so no decision counts on
+    // another one that may still fail to be recorded (and be undone).
+    std::lock_guard order(order_mu_);
     replay_check(ps);
     std::vector<Pending*> decided;
     auto states = decide_group(ps, now, decided, applied);
@@ -367,6 +370,14 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
       applied.clear();
     }
     for (Pending* p : ps) log_locked(p->d);
+  }
+  if (!recorded.ok() && options_.audit && store_) {
+    // The group's own entry went with the failed commit; this one says so, if it can.
+    json::object details{{"code", recorded.error().code}, {"message", recorded.error().message},
+                         {"decisions", ps.size()}};
+    (void)store_->append_audit_async(store::AuditEvent{
+        options_.actor, "dispatch.not_recorded",
+        ps.size() == 1 ? ps[0]->d.station : "batch/" + std::to_string(ps.size()), json::serialize(details)});
   }
   if (recorded.ok()) emit(applied, now);
 }
@@ -701,6 +712,7 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
   fd.caller = caller;
   fd.seq = seq;
   fd.target_w = t.target_w;
+  std::lock_guard order(order_mu_);  // decided and recorded before any other group (see finish)
   std::vector<std::string> keys;
   std::vector<AllocationUnit> units;
   std::vector<SiteCapacity> caps;
@@ -856,6 +868,7 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
 // ---- registry ----
 
 Status Engine::start_session(Session s) {
+  std::lock_guard order(order_mu_);  // not between a stop's record and its change
   std::lock_guard g(mu_);
   GT_TRY(validate_session(fleet_, s, "session " + s.ev));
   auto known = ev_index_.find(s.ev);
@@ -871,21 +884,45 @@ Status Engine::start_session(Session s) {
 }
 
 Status Engine::stop_session(const std::string& ev) {
-  std::optional<store::Store::DispatchEvseState> cleared;
+  std::lock_guard order(order_mu_);
+  std::string key;
+  bool was_told = false;
   {
     std::lock_guard g(mu_);
     auto it = ev_index_.find(ev);
     if (it == ev_index_.end()) return reject("dispatch.unknown_ev", "no session for EV " + ev);
-    fleet_.sessions.erase(it->second);
-    EvseState& st = state_[it->second];
-    const bool was_told = st.until != 0 || st.last_w;
-    st = EvseState{};  // nothing plugged in: the EVSE is told nothing any more
-    st.version = ++state_version_;
-    if (store_ && was_told) cleared = snapshot_locked(it->second, st);
-    ev_index_.erase(it);
+    key = it->second;
+    const EvseState& st = state_[key];
+    was_told = st.until != 0 || st.last_w;
   }
-  // So that a restart does not count the setpoint of a vehicle that has left.
-  if (cleared) GT_TRY(store_->record_dispatch({}, {std::move(*cleared)}, std::nullopt).get());
+  // Recorded first, so that a restart does not count the setpoint of a vehicle that has
+  // left; if that fails, nothing changes and the stop may be tried again.
+  const std::uint64_t version = state_version_ + 1;  // only this function and the deciders (order_mu_) count up
+  if (store_ && was_told) {
+    store::Store::DispatchEvseState cleared;
+    cleared.evse = key;
+    cleared.version = version;
+    GT_TRY(store_->record_dispatch({}, {std::move(cleared)}, std::nullopt).get());
+  }
+  std::lock_guard g(mu_);
+  forget_session_locked(ev);
+  EvseState& st = state_[key];
+  st = EvseState{};  // nothing plugged in: the EVSE is told nothing any more
+  st.version = state_version_ = version;
+  return Ok{};
+}
+
+void Engine::forget_session_locked(const std::string& ev) {
+  auto it = ev_index_.find(ev);
+  if (it == ev_index_.end()) return;
+  fleet_.sessions.erase(it->second);
+  ev_index_.erase(it);
+}
+
+Status Engine::forget_session(const std::string& ev) {
+  std::lock_guard g(mu_);
+  if (!ev_index_.count(ev)) return reject("dispatch.unknown_ev", "no session for EV " + ev);
+  forget_session_locked(ev);
   return Ok{};
 }
 

@@ -163,6 +163,10 @@ class Engine {
   // dispatch.duplicate_id, dispatch.unknown_ev.
   Status start_session(Session s);
   Status stop_session(const std::string& ev);
+  // Drops the EV's session, leaving what its EVSE was last told as it is and recording
+  // nothing: for laying recorded sessions over the registry file at a start, where the
+  // recorded EVSE states are already the truth.
+  Status forget_session(const std::string& ev);
   Status update_soc(const std::string& ev, double soc, std::int64_t at);
   // The EV's session as it is now, if it is plugged in.
   std::optional<Session> session_of(const std::string& ev) const;
@@ -217,6 +221,7 @@ class Engine {
                                                             std::vector<Pending*>& decided,
                                                             std::vector<Pending*>& applied);
   void undo_group_locked(const std::vector<Pending*>& decided);
+  void forget_session_locked(const std::string& ev);
   store::Store::DispatchEvseState snapshot_locked(const std::string& key, const EvseState& st) const;
   // Puts back `before` where the state is still what a failed commit left (version).
   void undo_locked(const std::string& key, std::uint64_t version, const EvseState& before);
@@ -229,6 +234,9 @@ class Engine {
   EngineOptions options_;
   OutgoingSigner* outgoing_;
 
+  // Held from deciding a group to its durable commit (or undo), and by session changes:
+  // taken before mu_ and seq_mu_.
+  std::mutex order_mu_;
   mutable std::mutex mu_;
   Fleet fleet_;
   struct SiteMember {

@@ -583,8 +583,7 @@ std::future<Status> SqliteStore::record_dispatch(std::vector<SequenceClaim> clai
           "INSERT INTO dispatch_evse_state (evse, lo_w, hi_w, until, last_w, last_at, version) "
           "VALUES (?, ?, ?, ?, ?, ?, ?) "
           "ON CONFLICT (evse) DO UPDATE SET lo_w = excluded.lo_w, hi_w = excluded.hi_w, until = excluded.until, "
-          "last_w = excluded.last_w, last_at = excluded.last_at, version = excluded.version "
-          "WHERE excluded.version > dispatch_evse_state.version");
+          "last_w = excluded.last_w, last_at = excluded.last_at, version = excluded.version");
       for (const auto& st : states) {
         s->reset();
         s->bind(1, st.evse).bind_real(2, st.lo_w).bind_real(3, st.hi_w).bind(4, st.until);

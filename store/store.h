@@ -168,9 +168,9 @@ class Store {
   virtual Status save_dispatch_session(const std::string& ev, std::optional<std::string> session, std::int64_t at) = 0;
   virtual Result<std::vector<DispatchSession>> dispatch_sessions() = 0;
   // What the dispatch engine last told each EVSE (docs/dispatch.md): the applied range,
-  // until when it holds, and the last setpoint for the ramp. `version` grows with every
-  // change an engine makes; a row is only replaced by a higher version, so writers that
-  // queue out of order cannot leave an older state behind.
+  // until when it holds, and the last setpoint for the ramp. The last commit wins: an
+  // engine commits its decisions in the order it makes them. `version` is the engine's
+  // change counter, for diagnosis (two processes count separately).
   struct DispatchEvseState {
     std::string evse;  // "<station>#<evse>"
     double lo_w = 0, hi_w = 0;

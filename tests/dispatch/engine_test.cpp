@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <thread>
 #include <tuple>
 
 #include <boost/json.hpp>
@@ -640,4 +642,135 @@ TEST_CASE("replay protection survives a SIGKILL between the accept and the next 
   REQUIRE(restarted.start_session(ev("EV-1", "CS-001", 1, f.now)).ok());
   CHECK(restarted.submit(m1, f.now).reason == "dispatch.replay");
   CHECK(restarted.submit(m2, f.now).reason == kApplied);
+}
+
+namespace {
+// A second connection to the test's database, as another process would hold one.
+struct OtherConnection {
+  sqlite3* db = nullptr;
+  explicit OtherConnection(const std::string& path) {
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+  }
+  ~OtherConnection() { sqlite3_close(db); }
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    INFO((err ? err : ""));
+    sqlite3_free(err);
+    REQUIRE(rc == SQLITE_OK);
+  }
+};
+}  // namespace
+
+TEST_CASE("at a start, recorded sessions laid over the file keep the state of the EVSE's next vehicle") {
+  Fixture f;  // the "file": EV-1 at CS-001 #1
+  REQUIRE(f.engine->stop_session("EV-1").ok());
+  REQUIRE(f.engine->start_session(ev("EV-7", "CS-001", 1, f.now)).ok());
+  REQUIRE(f.submit(request(1, "CentralSetpoint", 9000.0)).reason == kApplied);
+  auto fl = load_fleet_yaml_text(kFleet, "fleet");
+  REQUIRE(fl.ok());
+  f.engine.reset();
+  f.engine = std::make_unique<Engine>(std::move(*fl), f.resolver, *f.pki.store, EngineOptions{}, &f.outgoing);
+  REQUIRE(f.engine->start_session(ev("EV-1", "CS-001", 1, f.now)).ok());
+  // What DispatchRuntime does with "EV-1 stopped, EV-7 started" recorded.
+  REQUIRE(f.engine->forget_session("EV-1").ok());
+  REQUIRE(f.engine->start_session(ev("EV-7", "CS-001", 1, f.now)).ok());
+  auto station = f.engine->station_status("CS-001", f.now);
+  REQUIRE(station.ok());
+  CHECK(station->at(0).lo_w == Approx(9000));
+  CHECK(station->at(0).until == f.now + 900);
+  auto rows = f.pki.store->dispatch_evse_states();
+  REQUIRE(rows.ok());
+  for (const auto& r : *rows)
+    if (r.evse == "CS-001#1") CHECK(r.lo_w == Approx(9000));
+}
+
+TEST_CASE("no decision counts on another that then fails to be recorded") {
+  Fixture f;
+  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
+  for (int evse : {1, 2, 3}) REQUIRE(f.submit(request(evse, "CentralSetpoint", 9000.0)).reason == kApplied);
+  // A frees 9 kW of site S1 but cannot be recorded; B, at the same site, wants 9 kW.
+  json::object a = f.sign(request(1, "CentralSetpoint", 0.0), "CS-001", f.fleet_signer);
+  json::object b = f.sign(request(1, "CentralSetpoint", 9000.0), "CS-002", f.fleet_signer);
+  OtherConnection db(f.pki.dir / "pki.db");
+  db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state WHEN NEW.evse = 'CS-001#1' "
+          "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  db.exec("BEGIN IMMEDIATE");  // the store's writer waits: A is decided and in flight
+  Decision da, dbb;
+  std::thread ta([&] { da = f.engine->submit(a, f.now); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::thread tb([&] { dbb = f.engine->submit(b, f.now); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  db.exec("COMMIT");
+  ta.join();
+  tb.join();
+  INFO(describe(da) << "\n" << describe(dbb));
+  CHECK(da.outcome == Outcome::Rejected);
+  CHECK(dbb.applied_lo_w == Approx(3000));  // whichever ran first, A never freed anything
+  auto site = f.engine->site_status("S1", f.now);
+  REQUIRE(site.ok());
+  CHECK(site->committed_max_w == Approx(30000));
+}
+
+TEST_CASE("two decisions on one EVSE that both fail leave it as last recorded") {
+  Fixture f;
+  REQUIRE(f.submit(request(1, "CentralSetpoint", 4000.0)).reason == kApplied);
+  json::object a = f.sign(request(1, "CentralSetpoint", 5000.0), "CS-001", f.fleet_signer);
+  json::object b = f.sign(request(1, "CentralSetpoint", 6000.0), "CS-001", f.fleet_signer);
+  OtherConnection db(f.pki.dir / "pki.db");
+  db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  db.exec("BEGIN IMMEDIATE");
+  Decision da, dbb;
+  std::thread ta([&] { da = f.engine->submit(a, f.now); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::thread tb([&] { dbb = f.engine->submit(b, f.now); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  db.exec("COMMIT");
+  ta.join();
+  tb.join();
+  INFO(describe(da) << "\n" << describe(dbb));
+  CHECK(da.outcome == Outcome::Rejected);
+  CHECK(dbb.outcome == Outcome::Rejected);
+  auto st = f.engine->station_status("CS-001", f.now);
+  REQUIRE(st.ok());
+  CHECK(st->at(0).lo_w == Approx(4000));
+}
+
+TEST_CASE("two engines on one store: the last recorded state wins") {
+  Fixture f;
+  REQUIRE(f.submit(request(1, "CentralSetpoint", 1000.0)).reason == kApplied);
+  auto fl = load_fleet_yaml_text(kFleet, "fleet");
+  REQUIRE(fl.ok());
+  Engine other(std::move(*fl), f.resolver, *f.pki.store, EngineOptions{}, &f.outgoing);  // the offline CLI, say
+  REQUIRE(other.start_session(ev("EV-1", "CS-001", 1, f.now)).ok());
+  for (double w : {2000.0, 3000.0, 4000.0}) REQUIRE(f.submit(request(1, "CentralSetpoint", w)).reason == kApplied);
+  Decision d = other.submit(f.sign(request(1, "CentralSetpoint", 5000.0), "CS-001", f.fleet_signer), f.now);
+  REQUIRE(d.reason == kApplied);
+  auto rows = f.pki.store->dispatch_evse_states();
+  REQUIRE(rows.ok());
+  bool seen = false;
+  for (const auto& r : *rows)
+    if (r.evse == "CS-001#1") {
+      seen = true;
+      CHECK(r.lo_w == Approx(5000));
+    }
+  CHECK(seen);
+}
+
+TEST_CASE("a session stop that cannot be recorded changes nothing and may be tried again") {
+  Fixture f;
+  REQUIRE(f.submit(request(1, "CentralSetpoint", 4000.0)).reason == kApplied);
+  OtherConnection db(f.pki.dir / "pki.db");
+  db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  auto st = f.engine->stop_session("EV-1");
+  REQUIRE(!st.ok());
+  CHECK(st.error().code == "conflict.constraint");
+  CHECK(f.engine->session_of("EV-1"));
+  auto station = f.engine->station_status("CS-001", f.now);
+  REQUIRE(station.ok());
+  CHECK(station->at(0).lo_w == Approx(4000));
+  db.exec("DROP TRIGGER refuse");
+  CHECK(f.engine->stop_session("EV-1").ok());
+  CHECK(!f.engine->session_of("EV-1"));
 }
