@@ -611,13 +611,16 @@ Status Engine::record(const std::vector<const Decision*>& ds, const char* action
     e->action = action;
     if (ds.size() == 1) {
       e->subject = ds[0]->evse ? evse_key(ds[0]->station, ds[0]->evse) : ds[0]->station;
-      e->details = json::serialize(ds[0]->to_json());
+      ds[0]->append_json(e->details);
     } else {
       e->subject = "batch/" + std::to_string(ds.size());
-      json::array all;
-      all.reserve(ds.size());
-      for (const Decision* d : ds) all.push_back(d->to_json());
-      e->details = json::serialize(json::object{{"decisions", std::move(all)}});
+      e->details = "{\"decisions\":[";
+      e->details.reserve(ds.size() * 320);
+      for (std::size_t i = 0; i < ds.size(); ++i) {
+        if (i) e->details += ',';
+        ds[i]->append_json(e->details);
+      }
+      e->details += "]}";
     }
   }
   // Nothing accepted, changed or sent: the entry is left to the writer.

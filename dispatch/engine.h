@@ -64,6 +64,8 @@ struct Decision {
 
   bool applied() const { return outcome != Outcome::Rejected; }
   boost::json::object to_json() const;  // without the command
+  // Appends the text of json::serialize(to_json()), without building the object.
+  void append_json(std::string& out) const;
 };
 
 struct FleetDecision {
