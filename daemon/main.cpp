@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/pki_context.h"
+#include "core/allocator.h"
 #include "daemon/daemon_clock.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
@@ -21,6 +22,7 @@ int usage() {
 
 int main(int argc, char** argv) {
   using namespace gridtrust;
+  tune_allocator();  // first, before any thread allocates
   // The process holds a logged-in token session and the PIN it read: no core dumps,
   // no ptrace by other processes of the same user.
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
