@@ -438,22 +438,13 @@ void Engine::undo_group_locked(const std::vector<Pending*>& decided) {
 }
 
 void Engine::check_sequences(std::vector<Pending*>& ps) {
+  replay_check(ps);
   std::vector<store::Store::SequenceClaim> claims;
   std::vector<Pending*> who;
-  {
-    std::lock_guard g(seq_mu_);
-    for (Pending* p : ps) {
-      if (p->done) continue;
-      auto it = accepted_seq_.find(pair_key(p->d.signer, p->d.station));
-      if (it != accepted_seq_.end() && p->d.seq <= it->second) {
-        p->d.reason = "dispatch.replay";
-        p->d.detail = "sequence " + std::to_string(p->d.seq) + " is not above " + std::to_string(it->second);
-        p->done = true;
-        continue;
-      }
-      claims.push_back({p->d.signer, p->d.station, p->d.seq});
-      who.push_back(p);
-    }
+  for (Pending* p : ps) {
+    if (p->done) continue;
+    claims.push_back({p->d.signer, p->d.station, p->d.seq});
+    who.push_back(p);
   }
   if (claims.empty()) return;
   Result<std::vector<bool>> r = std::vector<bool>(claims.size(), true);  // in memory only, without a store

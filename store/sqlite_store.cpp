@@ -8,6 +8,13 @@
 namespace gridtrust::store {
 namespace {
 
+// Accepts a sequence number for (signer, station) if it is above the last accepted one:
+// sqlite3_changes() is 1 then, 0 otherwise.
+constexpr const char* kAcceptSequence =
+    "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('accepted', ?, ?, ?) "
+    "ON CONFLICT (direction, signer, station) DO UPDATE SET last = excluded.last "
+    "WHERE excluded.last > command_sequences.last";
+
 constexpr const char* kCertColumns =
     "issuer, serial, profile, subject, not_before, not_after, issued_at, der, key_label, key_id, "
     "status, revoked_at, reason";
@@ -503,9 +510,7 @@ Result<bool> SqliteStore::accept_sequence(const std::string& signer, const std::
   bool accepted = false;
   Status st = submit([&](Database& db) -> Status {
                 auto s = db.prepared(
-                    "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('accepted', ?, ?, ?) "
-                    "ON CONFLICT (direction, signer, station) DO UPDATE SET last = excluded.last "
-                    "WHERE excluded.last > command_sequences.last");
+                    kAcceptSequence);
                 s->bind(1, signer).bind(2, station).bind(3, static_cast<std::int64_t>(seq));
                 s->step();
                 accepted = sqlite3_changes(db.handle()) == 1;
@@ -565,9 +570,7 @@ std::future<Status> SqliteStore::record_dispatch(std::vector<SequenceClaim> clai
   return submit([claims = std::move(claims), states = std::move(states), audit = std::move(audit)](Database& db) -> Status {
     if (!claims.empty()) {
       auto s = db.prepared(
-          "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('accepted', ?, ?, ?) "
-          "ON CONFLICT (direction, signer, station) DO UPDATE SET last = excluded.last "
-          "WHERE excluded.last > command_sequences.last");
+          kAcceptSequence);
       for (const auto& c : claims) {
         s->reset();
         s->bind(1, c.signer).bind(2, c.station).bind(3, static_cast<std::int64_t>(c.seq));
@@ -624,9 +627,7 @@ Result<std::vector<bool>> SqliteStore::accept_sequences(const std::vector<Sequen
   if (claims.empty()) return accepted;
   Status st = submit([&](Database& db) -> Status {
                 auto s = db.prepared(
-                    "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('accepted', ?, ?, ?) "
-                    "ON CONFLICT (direction, signer, station) DO UPDATE SET last = excluded.last "
-                    "WHERE excluded.last > command_sequences.last");
+                    kAcceptSequence);
                 for (std::size_t i = 0; i < claims.size(); ++i) {
                   s->reset();
                   s->bind(1, claims[i].signer).bind(2, claims[i].station).bind(3, static_cast<std::int64_t>(claims[i].seq));

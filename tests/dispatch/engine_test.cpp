@@ -660,6 +660,21 @@ struct OtherConnection {
     sqlite3_free(err);
     REQUIRE(rc == SQLITE_OK);
   }
+  // Holds the write lock while A is submitted (decided, its commit waiting) and then B,
+  // so that B is handed in while A is in flight; then lets the store's writer go.
+  std::pair<Decision, Decision> submit_while_writer_waits(Engine& engine, const json::object& a,
+                                                          const json::object& b, std::int64_t now) {
+    exec("BEGIN IMMEDIATE");
+    Decision da, db_;
+    std::thread ta([&] { da = engine.submit(a, now); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::thread tb([&] { db_ = engine.submit(b, now); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    exec("COMMIT");
+    ta.join();
+    tb.join();
+    return {std::move(da), std::move(db_)};
+  }
 };
 }  // namespace
 
@@ -696,15 +711,7 @@ TEST_CASE("no decision counts on another that then fails to be recorded") {
   OtherConnection db(f.pki.dir / "pki.db");
   db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state WHEN NEW.evse = 'CS-001#1' "
           "BEGIN SELECT RAISE(ABORT, 'refused'); END");
-  db.exec("BEGIN IMMEDIATE");  // the store's writer waits: A is decided and in flight
-  Decision da, dbb;
-  std::thread ta([&] { da = f.engine->submit(a, f.now); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  std::thread tb([&] { dbb = f.engine->submit(b, f.now); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  db.exec("COMMIT");
-  ta.join();
-  tb.join();
+  auto [da, dbb] = db.submit_while_writer_waits(*f.engine, a, b, f.now);
   INFO(describe(da) << "\n" << describe(dbb));
   CHECK(da.outcome == Outcome::Rejected);
   CHECK(dbb.applied_lo_w == Approx(3000));  // whichever ran first, A never freed anything
@@ -720,15 +727,7 @@ TEST_CASE("two decisions on one EVSE that both fail leave it as last recorded") 
   json::object b = f.sign(request(1, "CentralSetpoint", 6000.0), "CS-001", f.fleet_signer);
   OtherConnection db(f.pki.dir / "pki.db");
   db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state BEGIN SELECT RAISE(ABORT, 'refused'); END");
-  db.exec("BEGIN IMMEDIATE");
-  Decision da, dbb;
-  std::thread ta([&] { da = f.engine->submit(a, f.now); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  std::thread tb([&] { dbb = f.engine->submit(b, f.now); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  db.exec("COMMIT");
-  ta.join();
-  tb.join();
+  auto [da, dbb] = db.submit_while_writer_waits(*f.engine, a, b, f.now);
   INFO(describe(da) << "\n" << describe(dbb));
   CHECK(da.outcome == Outcome::Rejected);
   CHECK(dbb.outcome == Outcome::Rejected);
