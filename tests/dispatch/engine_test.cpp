@@ -773,3 +773,51 @@ TEST_CASE("a session stop that cannot be recorded changes nothing and may be tri
   CHECK(f.engine->stop_session("EV-1").ok());
   CHECK(!f.engine->session_of("EV-1"));
 }
+
+TEST_CASE("a fleet target that cannot be recorded is rejected whole and changes no EVSE") {
+  Fixture f;
+  REQUIRE(f.submit(request(1, "CentralSetpoint", 4000.0)).reason == kApplied);
+  OtherConnection db(f.pki.dir / "pki.db");
+  db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  FleetTarget t;
+  t.group = "g1";
+  t.target_w = 12000;
+  t.stations = {"CS-001", "CS-002"};
+  t.duration_s = 900;
+  FleetDecision fd = f.engine->apply_target(t, f.now);
+  CHECK(fd.outcome == Outcome::Rejected);
+  CHECK(fd.reason == "conflict.constraint");
+  CHECK(fd.setpoints.empty());
+  CHECK(fd.delivered_w == 0);
+  CHECK(fd.shortfall_w == 12000);
+  auto station = f.engine->station_status("CS-001", f.now);
+  REQUIRE(station.ok());
+  CHECK(station->at(0).lo_w == Approx(4000));
+  CHECK(station->at(1).until == 0);
+  db.exec("DROP TRIGGER refuse");
+  fd = f.engine->apply_target(t, f.now);
+  CHECK(fd.outcome == Outcome::Applied);
+  CHECK(fd.delivered_w == Approx(12000));
+}
+
+TEST_CASE("a command the daemon cannot sign after the commit stays applied and is audited as unsigned") {
+  Fixture f;
+  // The daemon's outgoing sequence blocks cannot be reserved: signing fails.
+  OtherConnection db(f.pki.dir / "pki.db");
+  db.exec("CREATE TRIGGER refuse BEFORE INSERT ON command_sequences WHEN NEW.direction = 'issued' "
+          "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  Decision d = f.submit(request(1, "CentralSetpoint", 4000.0));
+  CHECK(d.reason == kApplied);
+  CHECK(!d.command);
+  CHECK(d.detail.find("could not be signed") != std::string::npos);
+  f.pki.store->append_audit(store::AuditEvent{"test", "flush", "-", "{}"});  // after the queued entries
+  auto entries = f.pki.store->audit_entries();
+  REQUIRE(entries.ok());
+  bool decided = false, unsigned_ = false;
+  for (const auto& e : *entries) {
+    if (e.event.action == "dispatch.setpoint" && e.event.subject == "CS-001#1") decided = true;
+    if (e.event.action == "dispatch.command_unsigned" && e.event.subject == "CS-001#1") unsigned_ = true;
+  }
+  CHECK(decided);
+  CHECK(unsigned_);
+}
