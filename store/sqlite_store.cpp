@@ -111,9 +111,18 @@ SqliteStore::~SqliteStore() {
   writer_.join();
 }
 
-std::future<Status> SqliteStore::submit(WriteFn fn) {
+void SqliteStore::Job::fail_chain() const {
+  if (!chain) return;
+  std::uint64_t seen = chain->failed_from.load();
+  while (position < seen && !chain->failed_from.compare_exchange_weak(seen, position)) {
+  }
+}
+
+std::future<Status> SqliteStore::submit(WriteFn fn, std::shared_ptr<WriteChain> chain, std::uint64_t position) {
   auto job = std::make_shared<Job>();
   job->fn = std::move(fn);
+  job->chain = std::move(chain);
+  job->position = position;
   auto fut = job->done.get_future();
   {
     std::lock_guard g(mu_);
@@ -138,6 +147,10 @@ void SqliteStore::writer_loop() {
     try {
       writer_db_.exec("BEGIN IMMEDIATE");
       for (auto& job : batch) {
+        if (job->chain && job->chain->broken()) {
+          results.push_back(reject("store.chain_broken", "not written: an earlier write it builds on was not recorded"));
+          continue;
+        }
         writer_db_.prepared("SAVEPOINT job")->step();
         Status st = Ok{};
         try {
@@ -148,7 +161,10 @@ void SqliteStore::writer_loop() {
           // Nothing may escape the writer thread: its callers wait on these promises.
           st = reject("internal.error", e.what());
         }
-        if (!st.ok()) writer_db_.prepared("ROLLBACK TO job")->step();
+        if (!st.ok()) {
+          writer_db_.prepared("ROLLBACK TO job")->step();
+          job->fail_chain();
+        }
         writer_db_.prepared("RELEASE job")->step();
         results.push_back(std::move(st));
       }
@@ -158,6 +174,9 @@ void SqliteStore::writer_loop() {
       sqlite3_exec(writer_db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
       commit_status = reject("store.write_failed", std::string("commit failed: ") + e.what());
     }
+    // A chain learns of a failure before anyone waiting on it does.
+    if (!commit_status.ok())
+      for (auto& job : batch) job->fail_chain();
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (!commit_status.ok()) batch[i]->done.set_value(commit_status);
       else batch[i]->done.set_value(std::move(results[i]));
@@ -553,21 +572,16 @@ Result<std::vector<Store::DispatchSession>> SqliteStore::dispatch_sessions() {
 
 std::future<Status> SqliteStore::record_dispatch(std::vector<SequenceClaim> claims,
                                                  std::vector<DispatchEvseState> states,
-                                                 std::optional<AuditEvent> audit) {
-  for (const auto& c : claims)
-    if (c.seq == 0 || c.seq > (1ULL << 62)) {
-      std::promise<Status> bad;
-      bad.set_value(reject("usage.bad_value", "sequence number out of range"));
-      return bad.get_future();
-    }
-  for (const auto& st : states)
-    if (st.version > (1ULL << 62) || !std::isfinite(st.lo_w) || !std::isfinite(st.hi_w) ||
-        (st.last_w && !std::isfinite(*st.last_w))) {
-      std::promise<Status> bad;
-      bad.set_value(reject("usage.bad_value", "EVSE state of " + st.evse + " out of range"));
-      return bad.get_future();
-    }
+                                                 std::optional<AuditEvent> audit, std::shared_ptr<WriteChain> chain,
+                                                 std::uint64_t position) {
+  // Checked by the writer, in turn, so that a refusal breaks the chain like any other.
   return submit([claims = std::move(claims), states = std::move(states), audit = std::move(audit)](Database& db) -> Status {
+    for (const auto& c : claims)
+      if (c.seq == 0 || c.seq > (1ULL << 62)) return reject("usage.bad_value", "sequence number out of range");
+    for (const auto& st : states)
+      if (st.version > (1ULL << 62) || !std::isfinite(st.lo_w) || !std::isfinite(st.hi_w) ||
+          (st.last_w && !std::isfinite(*st.last_w)))
+        return reject("usage.bad_value", "EVSE state of " + st.evse + " out of range");
     if (!claims.empty()) {
       auto s = db.prepared(
           kAcceptSequence);
@@ -598,7 +612,7 @@ std::future<Status> SqliteStore::record_dispatch(std::vector<SequenceClaim> clai
     }
     if (audit) append(db, *audit);
     return Ok{};
-  });
+  }, std::move(chain), position);
 }
 
 Result<std::vector<Store::DispatchEvseState>> SqliteStore::dispatch_evse_states() {

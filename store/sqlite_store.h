@@ -65,7 +65,8 @@ class SqliteStore final : public Store {
   Status save_dispatch_session(const std::string& ev, std::optional<std::string> session, std::int64_t at) override;
   Result<std::vector<DispatchSession>> dispatch_sessions() override;
   std::future<Status> record_dispatch(std::vector<SequenceClaim> claims, std::vector<DispatchEvseState> states,
-                                      std::optional<AuditEvent> audit) override;
+                                      std::optional<AuditEvent> audit, std::shared_ptr<WriteChain> chain = nullptr,
+                                      std::uint64_t position = 0) override;
   Result<std::vector<DispatchEvseState>> dispatch_evse_states() override;
   Result<AckResult> ack_outbox(std::vector<std::string> ids, std::int64_t when, AuditEvent event) override;
 
@@ -77,10 +78,13 @@ class SqliteStore final : public Store {
   struct Job {
     WriteFn fn;
     std::promise<Status> done;
+    std::shared_ptr<WriteChain> chain;  // refused once an earlier job of its chain failed
+    std::uint64_t position = 0;
+    void fail_chain() const;
   };
 
   SqliteStore(Database writer, Database reader, std::unique_ptr<RevocationSignal> signal);
-  std::future<Status> submit(WriteFn fn);
+  std::future<Status> submit(WriteFn fn, std::shared_ptr<WriteChain> chain = nullptr, std::uint64_t position = 0);
   void writer_loop();
   template <typename T>
   Result<T> read(const std::function<T(Database&)>& fn);

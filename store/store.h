@@ -6,6 +6,7 @@
 //  - a certificate and its audit entry commit together or not at all;
 //  - every state change appends to the hash-chained audit log;
 //  - concurrent writers may share one durable commit (group commit).
+#include <atomic>
 #include <future>
 #include <optional>
 #include <string>
@@ -179,12 +180,23 @@ class Store {
     std::int64_t last_at = 0;
     std::uint64_t version = 0;
   };
+  // Writes that build on each other, submitted in order (the dispatch engine decides a
+  // group while the one before it is still being written). Once one of them is not
+  // recorded, every later one of the same chain is refused, store.chain_broken, with
+  // nothing written; `failed_from` is then the position of the first that failed.
+  struct WriteChain {
+    static constexpr std::uint64_t kNone = ~std::uint64_t{0};
+    std::atomic<std::uint64_t> failed_from{kNone};
+    bool broken() const { return failed_from.load() != kNone; }
+  };
   // The sequence numbers of a group of decisions (accepted as accept_sequences does),
   // the EVSE states they set and their audit entry, in one durable commit. If any claim
   // is not above the last accepted one for its signer and station, nothing is written
-  // and the answer is conflict.sequence. The future resolves once it is durable.
+  // and the answer is conflict.sequence. The future resolves once it is durable. With a
+  // chain, `position` (ascending in submission order) places it in that chain.
   virtual std::future<Status> record_dispatch(std::vector<SequenceClaim> claims, std::vector<DispatchEvseState> states,
-                                              std::optional<AuditEvent> audit) = 0;
+                                              std::optional<AuditEvent> audit,
+                                              std::shared_ptr<WriteChain> chain = nullptr, std::uint64_t position = 0) = 0;
   virtual Result<std::vector<DispatchEvseState>> dispatch_evse_states() = 0;
   virtual Result<AckResult> ack_outbox(std::vector<std::string> ids, std::int64_t when, AuditEvent event) = 0;
 

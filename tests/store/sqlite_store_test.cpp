@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -217,6 +218,58 @@ TEST_CASE("dispatch sessions are recorded with their latest change, in the order
   CHECK((*all)[0].session == std::optional<std::string>(R"({"ev":"EV-2"})"));
   CHECK((*all)[1].ev == "EV-1");
   CHECK(!(*all)[1].session);
+}
+
+TEST_CASE("a write chain: once one record fails, every later one of the chain is refused and nothing of it written") {
+  test::TempDir dir;
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());
+  auto& s = **st;
+  auto state = [](const std::string& evse, double w) {
+    Store::DispatchEvseState d;
+    d.evse = evse;
+    d.lo_w = d.hi_w = w;
+    d.until = 100;
+    d.version = 1;
+    return d;
+  };
+  // The writer is held by another connection, so that all three queue up behind it.
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open((dir / "t.db").c_str(), &other) == SQLITE_OK);
+  sqlite3_busy_timeout(other, 5000);
+  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  auto chain = std::make_shared<Store::WriteChain>();
+  auto ok = s.record_dispatch({{"signer", "CS-1", 5}}, {state("CS-1#1", 1000)}, std::nullopt, chain, 10);
+  // Refused by the store itself: sequence 0 is out of range.
+  auto bad = s.record_dispatch({{"signer", "CS-2", 0}}, {state("CS-2#1", 2000)}, std::nullopt, chain, 11);
+  auto later = s.record_dispatch({{"signer", "CS-3", 1}}, {state("CS-3#1", 3000)}, ev("later"), chain, 12);
+  auto fresh = std::make_shared<Store::WriteChain>();
+  auto elsewhere = s.record_dispatch({{"signer", "CS-4", 1}}, {state("CS-4#1", 4000)}, std::nullopt, fresh, 13);
+  REQUIRE(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(other);
+  CHECK(ok.get().ok());
+  auto b = bad.get();
+  REQUIRE_FALSE(b.ok());
+  CHECK(b.error().code == "usage.bad_value");
+  auto l = later.get();
+  REQUIRE_FALSE(l.ok());
+  CHECK(l.error().code == "store.chain_broken");
+  CHECK(elsewhere.get().ok());
+  CHECK(chain->failed_from.load() == 11);
+  CHECK_FALSE(fresh->broken());
+  auto rows = s.dispatch_evse_states();
+  REQUIRE(rows.ok());
+  std::vector<std::string> written;
+  for (const auto& r : *rows) written.push_back(r.evse);
+  std::sort(written.begin(), written.end());
+  CHECK(written == std::vector<std::string>{"CS-1#1", "CS-4#1"});
+  // Neither the refused claim nor the audit entry of the refused record were kept.
+  auto accepted = s.accept_sequences({{"signer", "CS-3", 1}});
+  REQUIRE(accepted.ok());
+  CHECK((*accepted)[0]);
+  auto entries = s.audit_entries();
+  REQUIRE(entries.ok());
+  for (const auto& e : *entries) CHECK(e.event.subject != "later");
 }
 
 TEST_CASE("the audit table refuses updates and deletes through SQL") {
