@@ -312,47 +312,49 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
   std::vector<Pending*> applied;
   Status recorded = Ok{};
   bool accepted_alone = false;  // the sequence numbers were committed before the decisions
+  std::optional<std::uint64_t> turn;  // the position of the attempt that was recorded
   if (store_) {
     // One durable commit for the group: its sequence numbers (checked against those
     // known accepted, then by the store), the EVSE states it set and its audit entry.
-    // Groups are decided and committed one after the other, so no decision counts on
-    // another one that may still fail to be recorded (and be undone).
-    std::lock_guard order(order_mu_);
-    replay_check(ps);
-    std::vector<Pending*> decided;
-    auto states = decide_group(ps, now, decided, applied);
-    std::vector<store::Store::SequenceClaim> claims;
-    for (Pending* p : decided)
-      if (p->claimed) claims.push_back({p->d.signer, p->d.station, p->d.seq});
-    recorded = record(ds, action, std::move(states), claims);
-    if (!recorded.ok()) {
-      // Nothing of it was kept: undone, so the same messages may come again.
-      std::lock_guard g(mu_);
-      undo_group_locked(decided);
-    }
-    if (!recorded.ok() && recorded.error().code == "conflict.sequence") {
-      // Another process accepted one of these numbers first: each is now accepted on
-      // its own before the group is decided again.
-      check_sequences(ps);
-      accepted_alone = true;
-      decided.clear();
+    // The group is decided counting on the groups before it that are still being
+    // written; the store writes in the order of deciding and refuses every later record
+    // of the chain once one fails, and settle() then undoes them all. So no command
+    // leaves before its group and every group decided before it are durable.
+    constexpr int kAttempts = 4;
+    for (int attempt = 1;; ++attempt) {
+      std::vector<store::Store::SequenceClaim> claims;
       applied.clear();
-      recorded = record(ds, action, decide_group(ps, now, decided, applied));
-      if (!recorded.ok()) {
-        std::lock_guard g(mu_);
-        undo_group_locked(decided);
+      Submitted sub = decide_and_submit(ps, now, action, ds, !accepted_alone, applied, claims);
+      recorded = sub.recorded.get();
+      const bool undone = settle(sub.position, recorded);
+      if (recorded.ok() && !undone) {
+        std::lock_guard g(seq_mu_);
+        for (const auto& c : claims) {
+          auto& last = accepted_seq_[pair_key(c.signer, c.station)];
+          last = std::max(last, c.seq);
+        }
+        turn = sub.position;
+        break;
       }
-    } else if (recorded.ok()) {
-      std::lock_guard g(seq_mu_);
-      for (const auto& c : claims) {
-        auto& last = accepted_seq_[pair_key(c.signer, c.station)];
-        last = std::max(last, c.seq);
+      pass_turn(sub.position);  // nothing of this attempt leaves
+      applied.clear();
+      if (!recorded.ok() && recorded.error().code == "conflict.sequence" && !accepted_alone) {
+        // Another process accepted one of these numbers first: each is now accepted on
+        // its own before the group is decided again.
+        check_sequences(ps);
+        accepted_alone = true;
+        continue;
       }
+      if (recorded.ok()) recorded = reject("store.chain_broken", "recorded after an earlier group failed");
+      // Undone for an earlier group's failure: decided again, on what is recorded.
+      if (recorded.error().code == "store.chain_broken" && attempt < kAttempts) continue;
+      break;
     }
   } else {
     check_sequences(ps);  // in memory only
     std::vector<Pending*> decided;
-    (void)decide_group(ps, now, decided, applied);
+    std::lock_guard g(mu_);
+    (void)decide_group_locked(ps, now, decided, applied);
   }
   {
     std::lock_guard g(mu_);
@@ -379,7 +381,35 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
         options_.actor, "dispatch.not_recorded",
         ps.size() == 1 ? ps[0]->d.station : "batch/" + std::to_string(ps.size()), json::serialize(details)});
   }
-  if (recorded.ok()) emit(applied, now);
+  if (turn) {
+    wait_turn(*turn);
+    try {
+      emit(applied, now);
+    } catch (...) {
+      pass_turn(*turn);
+      throw;
+    }
+    pass_turn(*turn);
+  } else if (recorded.ok()) {
+    emit(applied, now);  // without a store
+  }
+}
+
+void Engine::wait_turn(std::uint64_t position) {
+  std::unique_lock lk(turn_mu_);
+  turn_cv_.wait(lk, [&] { return turn_next_ == position; });
+}
+
+void Engine::pass_turn(std::uint64_t position) {
+  {
+    std::lock_guard g(turn_mu_);
+    turn_passed_.insert(position);
+    while (!turn_passed_.empty() && *turn_passed_.begin() == turn_next_) {
+      turn_passed_.erase(turn_passed_.begin());
+      ++turn_next_;
+    }
+  }
+  turn_cv_.notify_all();
 }
 
 void Engine::replay_check(std::vector<Pending*>& ps) {
@@ -395,11 +425,64 @@ void Engine::replay_check(std::vector<Pending*>& ps) {
   }
 }
 
-std::vector<store::Store::DispatchEvseState> Engine::decide_group(std::vector<Pending*>& ps, std::int64_t now,
-                                                                  std::vector<Pending*>& decided,
-                                                                  std::vector<Pending*>& applied) {
+Engine::Submitted Engine::decide_and_submit(std::vector<Pending*>& ps, std::int64_t now, const char* action,
+                                            const std::vector<const Decision*>& ds, bool with_claims,
+                                            std::vector<Pending*>& applied,
+                                            std::vector<store::Store::SequenceClaim>& claims) {
+  std::lock_guard order(order_mu_);
+  if (with_claims) replay_check(ps);  // (otherwise they were accepted on their own, by this group)
+  Submitted out;
   std::vector<store::Store::DispatchEvseState> states;
+  std::optional<store::AuditEvent> audit;
+  std::shared_ptr<store::Store::WriteChain> chain;
+  {
+    // Decided, described and put in flight at once: from here on, a failure of an
+    // earlier group may undo it (settle), which changes its decisions.
+    std::lock_guard g(mu_);
+    std::vector<Pending*> decided;
+    states = decide_group_locked(ps, now, decided, applied);
+    if (with_claims)
+      for (Pending* p : decided)
+        if (p->claimed) claims.push_back({p->d.signer, p->d.station, p->d.seq});
+    audit = audit_event(ds, action);
+    out.position = next_position_++;
+    chain = chain_;
+    inflight_.emplace(out.position, InFlight{std::move(decided), chain, false});
+  }
+  out.recorded = store_->record_dispatch(claims, std::move(states), std::move(audit), std::move(chain), out.position);
+  return out;
+}
+
+bool Engine::settle(std::uint64_t position, const Status& recorded) {
   std::lock_guard g(mu_);
+  auto it = inflight_.find(position);
+  if (!recorded.ok() && !it->second.reverted) {
+    // Every record of this chain from its first failure on was refused (the store
+    // writes them in order): all undone now, newest first, before anything else is
+    // decided on them; what is decided next goes in a fresh chain.
+    const auto chain = it->second.chain;
+    const std::uint64_t from = std::min(chain->failed_from.load(), position);
+    for (auto r = inflight_.rbegin(); r != inflight_.rend() && r->first >= from; ++r)
+      if (r->second.chain == chain && !r->second.reverted) {
+        undo_group_locked(r->second.decided);
+        r->second.reverted = true;
+      }
+    if (chain_ == chain) chain_ = std::make_shared<store::Store::WriteChain>();
+  }
+  const bool undone = it->second.reverted;
+  inflight_.erase(it);
+  settled_cv_.notify_all();
+  return undone;
+}
+
+void Engine::wait_until_settled_locked(std::unique_lock<std::mutex>& lk) {
+  settled_cv_.wait(lk, [&] { return inflight_.empty(); });
+}
+
+std::vector<store::Store::DispatchEvseState> Engine::decide_group_locked(std::vector<Pending*>& ps, std::int64_t now,
+                                                                         std::vector<Pending*>& decided,
+                                                                         std::vector<Pending*>& applied) {
+  std::vector<store::Store::DispatchEvseState> states;
   for (Pending* p : ps) {
     if (p->done) continue;
     decide_locked(*p, now);
@@ -591,10 +674,7 @@ void Engine::audit_unsigned(const std::string& subject, const Rejection& why) {
       store::AuditEvent{options_.actor, "dispatch.command_unsigned", subject, json::serialize(details)});
 }
 
-Status Engine::record(const std::vector<const Decision*>& ds, const char* action,
-                      std::vector<store::Store::DispatchEvseState> states,
-                      std::vector<store::Store::SequenceClaim> claims) {
-  if (!store_) return Ok{};
+std::optional<store::AuditEvent> Engine::audit_event(const std::vector<const Decision*>& ds, const char* action) const {
   std::optional<store::AuditEvent> e;
   if (options_.audit && !ds.empty()) {
     e.emplace();
@@ -614,12 +694,7 @@ Status Engine::record(const std::vector<const Decision*>& ds, const char* action
       e->details += "]}";
     }
   }
-  // Nothing accepted, changed or sent: the entry is left to the writer.
-  if (states.empty() && claims.empty()) {
-    if (e) (void)store_->append_audit_async(std::move(*e));
-    return Ok{};
-  }
-  return store_->record_dispatch(std::move(claims), std::move(states), std::move(e)).get();
+  return e;
 }
 
 void Engine::log_locked(const Decision& d) {
@@ -656,7 +731,8 @@ FleetDecision Engine::submit_target(const json::object& message, std::int64_t no
       std::lock_guard g(mu_);
       log_locked(d);
     }
-    (void)record({&d}, "dispatch.target");
+    if (store_)
+      if (auto e = audit_event({&d}, "dispatch.target")) (void)store_->append_audit_async(std::move(*e));
     return fd;
   };
   auto v = protocol::verify_command(message, o, resolver_, deferred);
@@ -706,7 +782,9 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
   fd.caller = caller;
   fd.seq = seq;
   fd.target_w = t.target_w;
-  std::lock_guard order(order_mu_);  // decided and recorded before any other group (see finish)
+  // Decided on what is recorded (no group in flight) and recorded before any other group
+  // is decided.
+  std::lock_guard order(order_mu_);
   std::vector<std::string> keys;
   std::vector<AllocationUnit> units;
   std::vector<SiteCapacity> caps;
@@ -715,7 +793,8 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
   std::vector<store::Store::DispatchEvseState> states;
   Decision summary;
   {
-    std::lock_guard g(mu_);
+    std::unique_lock lk(mu_);
+    wait_until_settled_locked(lk);
     std::unordered_map<std::string, std::size_t> site_index;
     std::vector<std::string> stations = t.stations;
     std::sort(stations.begin(), stations.end());
@@ -815,7 +894,14 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
     summary.applied_lo_w = summary.applied_hi_w = fd.delivered_w;
     summary.at = now;
   }
-  // The allocation and its audit entry are durable before any command leaves.
+  // The allocation and its audit entry are durable before any command leaves; its
+  // commands leave after those of every group decided before it.
+  const std::uint64_t turn = next_position_++;
+  struct Pass {
+    Engine& e;
+    std::uint64_t position;
+    ~Pass() { e.pass_turn(position); }
+  } pass{*this, turn};
   Status recorded = Ok{};
   if (store_) {
     std::optional<store::AuditEvent> e;
@@ -839,6 +925,7 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
     log_locked(summary);
   }
   if (options_.emit_commands && !fd.setpoints.empty()) {
+    wait_turn(turn);
     std::vector<protocol::BatchItem> items;
     items.reserve(fd.setpoints.size());
     for (const auto& d : fd.setpoints)

@@ -19,12 +19,15 @@
 // Thread-safe: verification runs outside the engine's lock; the envelope check and
 // the commit of the new setpoint run under it, so that two setpoints for one site see
 // each other.
+#include <condition_variable>
 #include <cstdint>
+#include <future>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -205,23 +208,45 @@ class Engine {
   void verify_single(Pending& p, const boost::json::object& message, std::int64_t now);
   void finish(std::vector<Pending*>& ps, std::int64_t now, const char* many_action = "dispatch.batch");
 
+  struct InFlight {  // a group decided and handed to the store, its answer not yet taken in
+    std::vector<Pending*> decided;
+    std::shared_ptr<store::Store::WriteChain> chain;
+    bool reverted = false;  // undone, because it or an earlier group of its chain was not recorded
+  };
+
   void check_sequences(std::vector<Pending*>& ps);
   void decide_locked(Pending& p, std::int64_t now);
   EnvelopeInput envelope_input_locked(const Evse& evse, const std::string& key, std::int64_t now, double duration_s,
                                       bool ramp) const;
   void emit(std::vector<Pending*>& applied, std::int64_t now);
-  // The decisions' audit entry and the EVSE states they set, durable before any command
-  // leaves (a restart counts them against their site). Without states, the audit entry
-  // alone, queued.
-  Status record(const std::vector<const Decision*>& ds, const char* action,
-                std::vector<store::Store::DispatchEvseState> states = {},
-                std::vector<store::Store::SequenceClaim> claims = {});
+  // The decisions' audit entry (none when auditing is off).
+  std::optional<store::AuditEvent> audit_event(const std::vector<const Decision*>& ds, const char* action) const;
   void replay_check(std::vector<Pending*>& ps);  // against the sequence numbers known accepted
-  // Steps 5-8 for the group's messages not yet refused, under mu_: `decided` gets each
+  // Steps 5-8 for the group's messages not yet refused (mu_ held): `decided` gets each
   // one decided, `applied` those applied; returns the EVSE states they set.
-  std::vector<store::Store::DispatchEvseState> decide_group(std::vector<Pending*>& ps, std::int64_t now,
-                                                            std::vector<Pending*>& decided,
-                                                            std::vector<Pending*>& applied);
+  std::vector<store::Store::DispatchEvseState> decide_group_locked(std::vector<Pending*>& ps, std::int64_t now,
+                                                                   std::vector<Pending*>& decided,
+                                                                   std::vector<Pending*>& applied);
+  // decide_group, then (under order_mu_, so in the order of deciding) the group's record
+  // handed to the store in the engine's write chain; the group stays in flight until
+  // settle() takes in the answer.
+  struct Submitted {
+    std::uint64_t position = 0;
+    std::future<Status> recorded;
+  };
+  Submitted decide_and_submit(std::vector<Pending*>& ps, std::int64_t now, const char* action,
+                              const std::vector<const Decision*>& ds, bool with_claims, std::vector<Pending*>& applied,
+                              std::vector<store::Store::SequenceClaim>& claims);
+  // Takes the group out of flight; if it was not recorded, first undoes it and every
+  // later group of its chain (they cannot be recorded either), newest first, and starts
+  // a fresh chain. Returns whether the group was undone.
+  bool settle(std::uint64_t position, const Status& recorded);
+  void wait_until_settled_locked(std::unique_lock<std::mutex>& lk);  // no group in flight
+  // Commands leave in the order their groups were decided (by position), so that the
+  // sequence numbers they are signed with follow it and a station keeps the newest.
+  // Every position is passed exactly once, whether its group emits or not.
+  void wait_turn(std::uint64_t position);
+  void pass_turn(std::uint64_t position);
   void undo_group_locked(const std::vector<Pending*>& decided);
   void forget_session_locked(const std::string& ev);
   store::Store::DispatchEvseState snapshot_locked(const std::string& key, const EvseState& st) const;
@@ -236,8 +261,9 @@ class Engine {
   EngineOptions options_;
   OutgoingSigner* outgoing_;
 
-  // Held from deciding a group to its durable commit (or undo), and by session changes:
-  // taken before mu_ and seq_mu_.
+  // Held while a group is decided and handed to the store (so records reach the store in
+  // the order of deciding), by fleet targets until their durable commit, and by session
+  // changes: taken before mu_ and seq_mu_.
   std::mutex order_mu_;
   mutable std::mutex mu_;
   Fleet fleet_;
@@ -251,6 +277,17 @@ class Engine {
   std::map<std::string, std::uint64_t> applied_seq_;             // signer \n station -> last applied
   std::uint64_t state_version_ = 0;                              // grows with every EVSE state change
   std::deque<Decision> log_;
+  // Groups whose record is on its way (by position in the chain): the next group is
+  // decided while the one before it is written, counting on it; if a record fails, the
+  // store refuses every later record of that chain, and the engine undoes them all.
+  std::map<std::uint64_t, InFlight> inflight_;
+  std::shared_ptr<store::Store::WriteChain> chain_ = std::make_shared<store::Store::WriteChain>();
+  std::uint64_t next_position_ = 0;  // under order_mu_
+  std::condition_variable settled_cv_;  // with mu_: a group left flight
+  std::mutex turn_mu_;
+  std::condition_variable turn_cv_;
+  std::uint64_t turn_next_ = 0;          // the position whose commands may leave now
+  std::set<std::uint64_t> turn_passed_;  // positions passed ahead of their turn
 
   std::mutex seq_mu_;
   std::map<std::string, std::uint64_t> accepted_seq_;  // signer \n station -> last accepted (cache of the store)

@@ -736,6 +736,93 @@ TEST_CASE("two decisions on one EVSE that both fail leave it as last recorded") 
   CHECK(st->at(0).lo_w == Approx(4000));
 }
 
+TEST_CASE("a group decided while the one before it is written counts on it, and its command is numbered after") {
+  Fixture f;
+  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
+  for (int evse : {1, 2, 3}) REQUIRE(f.submit(request(evse, "CentralSetpoint", 9000.0)).reason == kApplied);
+  // A frees 9 kW of site S1 and is recorded; B, decided while A is still being
+  // written, may use them.
+  json::object a = f.sign(request(1, "CentralSetpoint", 0.0), "CS-001", f.fleet_signer);
+  json::object b = f.sign(request(2, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer);
+  OtherConnection db(f.pki.dir / "pki.db");
+  auto [da, dbb] = db.submit_while_writer_waits(*f.engine, a, b, f.now);
+  INFO(describe(da) << "\n" << describe(dbb));
+  REQUIRE(da.reason == kApplied);
+  REQUIRE(dbb.reason == kApplied);
+  REQUIRE(da.command);
+  REQUIRE(dbb.command);
+  // Both go to CS-001: B's number is above A's, so the station keeps B as the newer.
+  auto seq_of = [](const json::object& m) {
+    std::string_view sig = m.at("customData").at("signature").as_string();
+    auto header = base64url_decode(sig.substr(0, sig.find('.')));
+    REQUIRE(header);
+    return json::parse(std::string(header->begin(), header->end())).at("seq").to_number<std::uint64_t>();
+  };
+  CHECK(seq_of(*da.command) < seq_of(*dbb.command));
+  auto rows = f.pki.store->dispatch_evse_states();
+  REQUIRE(rows.ok());
+  for (const auto& r : *rows) {
+    if (r.evse == "CS-001#1") CHECK(r.lo_w == Approx(0));
+    if (r.evse == "CS-001#2") CHECK(r.lo_w == Approx(1000));
+  }
+}
+
+TEST_CASE("when a record fails, every group decided on it is undone and decided again on what is recorded") {
+  Fixture f;
+  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
+  for (int evse : {1, 2, 3}) REQUIRE(f.submit(request(evse, "CentralSetpoint", 9000.0)).reason == kApplied);
+  // A frees 9 kW at S1 but cannot be recorded. B, decided while A is written, takes
+  // those 9 kW; C, at another site, counts on nothing of them but is written after A.
+  json::object a = f.sign(request(1, "CentralSetpoint", 0.0), "CS-001", f.fleet_signer);
+  json::object b = f.sign(request(1, "CentralSetpoint", 9000.0), "CS-002", f.fleet_signer);
+  json::object c = f.sign(request(1, "CentralSetpoint", 0.0), "CS-101", f.fleet_signer);
+  OtherConnection db(f.pki.dir / "pki.db");
+  db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state WHEN NEW.evse = 'CS-001#1' "
+          "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  db.exec("BEGIN IMMEDIATE");
+  Decision da, dbb, dc;
+  std::thread ta([&] { da = f.engine->submit(a, f.now); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::thread tb([&] { dbb = f.engine->submit(b, f.now); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::thread tc([&] { dc = f.engine->submit(c, f.now); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  db.exec("COMMIT");
+  ta.join();
+  tb.join();
+  tc.join();
+  INFO(describe(da) << "\n" << describe(dbb) << "\n" << describe(dc));
+  CHECK(da.outcome == Outcome::Rejected);
+  CHECK(dbb.outcome == Outcome::Clamped);
+  CHECK(dbb.applied_lo_w == Approx(3000));  // on what is recorded: A freed nothing
+  CHECK(dc.reason == kApplied);  // refused behind A, then decided again
+  CHECK(dc.command);
+  auto site = f.engine->site_status("S1", f.now);
+  REQUIRE(site.ok());
+  CHECK(site->committed_max_w == Approx(30000));
+  auto rows = f.pki.store->dispatch_evse_states();
+  REQUIRE(rows.ok());
+  double recorded = 0;
+  bool c_recorded = false;
+  for (const auto& r : *rows) {
+    if (r.evse.rfind("CS-001#", 0) == 0 || r.evse.rfind("CS-002#", 0) == 0) recorded += r.hi_w;
+    if (r.evse == "CS-101#1") c_recorded = r.until > f.now;
+  }
+  CHECK(recorded == Approx(30000));
+  CHECK(c_recorded);
+  // Each was audited once, with its final decision.
+  REQUIRE(f.pki.store->append_audit(store::AuditEvent{"test", "flush", "-", "{}"}).ok());
+  auto entries = f.pki.store->audit_entries();
+  REQUIRE(entries.ok());
+  int b_entries = 0;
+  for (const auto& e : *entries)
+    if (e.event.action == "dispatch.setpoint" && e.event.subject == "CS-002#1") {
+      ++b_entries;
+      CHECK(e.event.details.find("\"applied_w\":[3E3,3E3]") != std::string::npos);
+    }
+  CHECK(b_entries == 1);
+}
+
 TEST_CASE("two engines on one store: the last recorded state wins") {
   Fixture f;
   REQUIRE(f.submit(request(1, "CentralSetpoint", 1000.0)).reason == kApplied);
@@ -810,7 +897,7 @@ TEST_CASE("a command the daemon cannot sign after the commit stays applied and i
   CHECK(d.reason == kApplied);
   CHECK(!d.command);
   CHECK(d.detail.find("could not be signed") != std::string::npos);
-  f.pki.store->append_audit(store::AuditEvent{"test", "flush", "-", "{}"});  // after the queued entries
+  REQUIRE(f.pki.store->append_audit(store::AuditEvent{"test", "flush", "-", "{}"}).ok());  // after the queued entries
   auto entries = f.pki.store->audit_entries();
   REQUIRE(entries.ok());
   bool decided = false, unsigned_ = false;
