@@ -2,8 +2,9 @@
 // apply_target; dispatch/allocation.h: allocate).
 //
 //   dispatch_bench [N [PART]]   N: single-signed setpoints per thread (default 5000);
-//                               PART: all (default), singles, batched, latency or
-//                               allocation (one part alone, e.g. under perf)
+//                               PART: all (default), singles, many, batched, latency
+//                               or allocation (one part alone, e.g. under perf; many:
+//                               the 100-per-call line of singles alone)
 //
 // In one run, on one SoftHSM2 token and one SQLite store (in $TMPDIR, default /tmp):
 //  - baseline: a raw OpenSSL EVP_PKEY_verify P-256 loop on a precomputed digest, 2 threads;
@@ -254,8 +255,9 @@ int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 5000;
   if (n < 100) die("N must be at least 100");
   const std::string part = argc > 2 ? argv[2] : "all";
-  if (part != "all" && part != "singles" && part != "batched" && part != "latency" && part != "allocation")
-    die("PART must be all, singles, batched, latency or allocation");
+  if (part != "all" && part != "singles" && part != "many" && part != "batched" && part != "latency" &&
+      part != "allocation")
+    die("PART must be all, singles, many, batched, latency or allocation");
   auto wanted = [&](const char* p) { return part == "all" || part == p; };
   Env env;
   set_up(env);
@@ -279,7 +281,10 @@ int main(int argc, char** argv) {
     msgs = sign_singles(env, kStations, per_station, now);
     const double r64 = run_singles(engine, msgs, 64, now);
     line("single-signed, 64 threads (group commit), commands unsigned", r64, "setpoints/s", raw, "raw verify");
-    msgs = sign_singles(env, kStations, per_station, now);
+  }
+  if (wanted("singles") || part == "many") {
+    dp::Engine engine(bench_fleet(now), resolver, *env.store, opt);
+    auto msgs = sign_singles(env, kStations, std::max(1, 2 * n / kStations), now);
     const double rm = run_many(engine, msgs, 2, 100, now);
     line("single-signed, 100 per call, 2 threads, commands unsigned", rm, "setpoints/s", raw, "raw verify");
   }
