@@ -174,6 +174,23 @@ CREATE TABLE dispatch_evse_state (
   version INTEGER NOT NULL
 );
 )sql",
+      // 7: dispatch_evse_state keyed by its EVSE alone (no rowid and separate index):
+      // every group of decisions rewrites its rows.
+      R"sql(
+CREATE TABLE dispatch_evse_state_7 (
+  evse    TEXT PRIMARY KEY,
+  lo_w    REAL NOT NULL,
+  hi_w    REAL NOT NULL,
+  until   INTEGER NOT NULL,
+  last_w  REAL,
+  last_at INTEGER NOT NULL,
+  version INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO dispatch_evse_state_7 (evse, lo_w, hi_w, until, last_w, last_at, version)
+  SELECT evse, lo_w, hi_w, until, last_w, last_at, version FROM dispatch_evse_state;
+DROP TABLE dispatch_evse_state;
+ALTER TABLE dispatch_evse_state_7 RENAME TO dispatch_evse_state;
+)sql",
   };
   return m;
 }
@@ -184,9 +201,14 @@ int schema_version() { return static_cast<int>(migrations().size()); }
 
 Status apply_migrations(Database& db) {
   try {
-    Statement v(db.handle(), "PRAGMA user_version");
-    v.step();
-    int current = static_cast<int>(v.int64(0));
+    int current = 0;
+    {
+      // Finished before any migration runs: an open statement would lock the tables a
+      // migration drops.
+      Statement v(db.handle(), "PRAGMA user_version");
+      v.step();
+      current = static_cast<int>(v.int64(0));
+    }
     if (current > schema_version())
       return reject("store.schema_too_new", "database schema version " + std::to_string(current) +
                                                 " is newer than this build (" +

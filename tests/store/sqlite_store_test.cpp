@@ -304,6 +304,43 @@ TEST_CASE("a database from a newer schema is refused") {
   CHECK(st.error().code == "store.schema_too_new");
 }
 
+TEST_CASE("EVSE states recorded under schema 6 are kept when the table is rebuilt without rowids") {
+  test::TempDir dir;
+  { REQUIRE(SqliteStore::open(dir / "t.db").ok()); }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir / "t.db").c_str(), &db) == SQLITE_OK);
+  // Back to what schema 6 made, with one recorded state.
+  REQUIRE(sqlite3_exec(db,
+                       "DROP TABLE dispatch_evse_state;"
+                       "CREATE TABLE dispatch_evse_state (evse TEXT PRIMARY KEY, lo_w REAL NOT NULL, hi_w REAL NOT "
+                       "NULL, until INTEGER NOT NULL, last_w REAL, last_at INTEGER NOT NULL, version INTEGER NOT NULL);"
+                       "INSERT INTO dispatch_evse_state VALUES ('CS-1#1', -2000.5, 3000, 1234, NULL, 1200, 7);"
+                       "PRAGMA user_version=6;",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());
+  auto rows = (*st)->dispatch_evse_states();
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 1);
+  CHECK(rows->at(0).evse == "CS-1#1");
+  CHECK(rows->at(0).lo_w == -2000.5);
+  CHECK(rows->at(0).hi_w == 3000);
+  CHECK(rows->at(0).until == 1234);
+  CHECK(!rows->at(0).last_w);
+  CHECK(rows->at(0).last_at == 1200);
+  CHECK(rows->at(0).version == 7);
+  REQUIRE(sqlite3_open((dir / "t.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name = 'dispatch_evse_state'", -1, &q, nullptr) ==
+          SQLITE_OK);
+  REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+  const std::string sql = reinterpret_cast<const char*>(sqlite3_column_text(q, 0));
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  CHECK(sql.find("WITHOUT ROWID") != std::string::npos);
+}
+
 TEST_CASE("a certificate is not stored once a CA above it is revoked") {
   test::TempDir dir;
   auto st = SqliteStore::open(dir / "t.db");
