@@ -312,7 +312,7 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
   std::vector<Pending*> applied;
   Status recorded = Ok{};
   bool accepted_alone = false;  // the sequence numbers were committed before the decisions
-  std::optional<std::uint64_t> turn;  // the position of the attempt that was recorded
+  std::optional<Turn> turn;  // of the attempt that was recorded
   if (store_) {
     // One durable commit for the group: its sequence numbers (checked against those
     // known accepted, then by the store), the EVSE states it set and its audit entry.
@@ -333,7 +333,7 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
           auto& last = accepted_seq_[pair_key(c.signer, c.station)];
           last = std::max(last, c.seq);
         }
-        turn = sub.position;
+        turn.emplace(*this, sub.position);
         break;
       }
       pass_turn(sub.position);  // nothing of this attempt leaves
@@ -381,18 +381,8 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
         options_.actor, "dispatch.not_recorded",
         ps.size() == 1 ? ps[0]->d.station : "batch/" + std::to_string(ps.size()), json::serialize(details)});
   }
-  if (turn) {
-    wait_turn(*turn);
-    try {
-      emit(applied, now);
-    } catch (...) {
-      pass_turn(*turn);
-      throw;
-    }
-    pass_turn(*turn);
-  } else if (recorded.ok()) {
-    emit(applied, now);  // without a store
-  }
+  if (!turn) turn.emplace(*this, std::nullopt);  // without a store: no numbers to keep in order
+  if (recorded.ok()) emit(applied, now, *turn);
 }
 
 void Engine::wait_turn(std::uint64_t position) {
@@ -642,7 +632,7 @@ void Engine::decide_locked(Pending& p, std::int64_t now) {
   p.setpoint = std::move(*sp);
 }
 
-void Engine::emit(std::vector<Pending*>& applied, std::int64_t now) {
+void Engine::emit(std::vector<Pending*>& applied, std::int64_t now, Turn& turn) {
   if (applied.empty() || !options_.emit_commands) return;
   std::vector<protocol::BatchItem> items;
   items.reserve(applied.size());
@@ -655,6 +645,7 @@ void Engine::emit(std::vector<Pending*>& applied, std::int64_t now) {
     for (std::size_t i = 0; i < applied.size(); ++i) applied[i]->d.command = std::move(items[i].message);
     return;
   }
+  turn.wait();
   auto signed_items = outgoing_->sign(std::move(items), now);
   for (std::size_t i = 0; i < applied.size(); ++i) {
     if (signed_items.ok()) applied[i]->d.command = std::move((*signed_items)[i]);
@@ -896,12 +887,7 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
   }
   // The allocation and its audit entry are durable before any command leaves; its
   // commands leave after those of every group decided before it.
-  const std::uint64_t turn = next_position_++;
-  struct Pass {
-    Engine& e;
-    std::uint64_t position;
-    ~Pass() { e.pass_turn(position); }
-  } pass{*this, turn};
+  Turn turn(*this, next_position_++);
   Status recorded = Ok{};
   if (store_) {
     std::optional<store::AuditEvent> e;
@@ -925,13 +911,13 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
     log_locked(summary);
   }
   if (options_.emit_commands && !fd.setpoints.empty()) {
-    wait_turn(turn);
     std::vector<protocol::BatchItem> items;
     items.reserve(fd.setpoints.size());
     for (const auto& d : fd.setpoints)
       items.push_back({setpoint_request(d.evse, d.applied_lo_w, t.duration_s, now, options_.emitted_profile_id),
                        {kSetChargingProfile, d.station, 0}});
     if (outgoing_) {
+      turn.wait();
       auto signed_items = outgoing_->sign(std::move(items), now);
       if (signed_items.ok())
         for (std::size_t i = 0; i < fd.setpoints.size(); ++i) fd.setpoints[i].command = std::move((*signed_items)[i]);

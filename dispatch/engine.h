@@ -218,7 +218,26 @@ class Engine {
   void decide_locked(Pending& p, std::int64_t now);
   EnvelopeInput envelope_input_locked(const Evse& evse, const std::string& key, std::int64_t now, double duration_s,
                                       bool ramp) const;
-  void emit(std::vector<Pending*>& applied, std::int64_t now);
+  // A position's turn to sign its commands: passed when it goes out of scope.
+  class Turn {
+   public:
+    Turn(Engine& engine, std::optional<std::uint64_t> position) : engine_(engine), position_(position) {}
+    Turn(const Turn&) = delete;
+    Turn& operator=(const Turn&) = delete;
+    ~Turn() {
+      if (position_) engine_.pass_turn(*position_);
+    }
+    void wait() {
+      if (position_) engine_.wait_turn(*position_);
+    }
+
+   private:
+    Engine& engine_;
+    std::optional<std::uint64_t> position_;
+  };
+  // Builds the applied decisions' commands and, with an OutgoingSigner, signs them in
+  // their turn (unsigned commands carry no number and need no turn).
+  void emit(std::vector<Pending*>& applied, std::int64_t now, Turn& turn);
   // The decisions' audit entry (none when auditing is off).
   std::optional<store::AuditEvent> audit_event(const std::vector<const Decision*>& ds, const char* action) const;
   void replay_check(std::vector<Pending*>& ps);  // against the sequence numbers known accepted
