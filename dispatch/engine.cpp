@@ -229,6 +229,7 @@ void Engine::verify_single(Pending& p, const json::object& message, std::int64_t
     p.d.signer = v->signer_fingerprint;
     p.d.seq = v->claims.seq;
     p.organisation = organisation_of(v->signer_subject);
+    p.parsed = parse_setpoint(message, p.d.station, options_.default_duration_s);
   }
 }
 
@@ -284,6 +285,7 @@ std::vector<Decision> Engine::submit_batch(const std::vector<json::object>& entr
     p.d.signer = vc.signer_fingerprint;
     p.d.seq = vc.claims.seq;
     p.organisation = organisation_of(vc.signer_subject);
+    p.parsed = parse_setpoint(entries[i], p.d.station, options_.default_duration_s);
   }
   std::vector<Pending*> ps;
   ps.reserve(pending.size());
@@ -582,7 +584,8 @@ void Engine::decide_locked(Pending& p, std::int64_t now) {
   if (p.organisation.empty() || p.organisation != station.aggregator)
     return fail("dispatch.wrong_aggregator",
                 "station " + d.station + " belongs to " + station.aggregator + ", the signer to '" + p.organisation + "'");
-  auto sp = parse_setpoint(*p.message, d.station, options_.default_duration_s);
+  if (!p.parsed) p.parsed = parse_setpoint(*p.message, d.station, options_.default_duration_s);
+  Result<Setpoint>& sp = *p.parsed;
   if (!sp.ok()) return fail(sp.error().code, sp.error().message);
   d.evse = sp->evse;
   d.mode = sp->mode;
@@ -629,7 +632,7 @@ void Engine::decide_locked(Pending& p, std::int64_t now) {
   }
   st.version = p.version = ++state_version_;
   p.key = key;
-  p.setpoint = std::move(*sp);
+  p.setpoint = *sp;  // (parsed stays whole: an undone group is decided again)
 }
 
 void Engine::emit(std::vector<Pending*>& applied, std::int64_t now, Turn& turn) {

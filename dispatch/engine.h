@@ -197,6 +197,7 @@ class Engine {
     const boost::json::object* message = nullptr;
     std::string organisation;
     std::optional<Setpoint> setpoint;
+    std::optional<Result<Setpoint>> parsed;  // step 7, worked out before the lock, reported in its place
     bool done = false;
     std::string key;    // its EVSE, once applied
     EvseState before;   // that EVSE's state before it, to undo if it cannot be recorded
