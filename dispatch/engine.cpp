@@ -178,6 +178,7 @@ Engine::Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store& st
 Engine::Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store* store, EngineOptions options,
                OutgoingSigner* outgoing)
     : resolver_(resolver), store_(store), options_(std::move(options)), outgoing_(outgoing), fleet_(std::move(fleet)) {
+  state_.reserve(fleet_.evses.size());
   // Every EVSE has its state from the start (map nodes do not move), so a site's
   // members are summed through pointers, without a lookup per EVSE.
   for (const auto& [key, e] : fleet_.evses) {

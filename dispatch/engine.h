@@ -29,6 +29,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -291,10 +292,11 @@ class Engine {
     const std::string* key;  // into state_
     EvseState* state;
   };
-  std::map<std::string, std::vector<SiteMember>> site_evses_;  // site -> its EVSEs
-  std::map<std::string, std::string> ev_index_;                  // EV -> evse key of its session
-  std::map<std::string, EvseState> state_;                       // by evse key
-  std::map<std::string, std::uint64_t> applied_seq_;             // signer \n station -> last applied
+  // Looked up by key only (hashed); elements do not move, so site_evses_ points into state_.
+  std::unordered_map<std::string, std::vector<SiteMember>> site_evses_;  // site -> its EVSEs
+  std::unordered_map<std::string, std::string> ev_index_;                  // EV -> evse key of its session
+  std::unordered_map<std::string, EvseState> state_;                       // by evse key
+  std::unordered_map<std::string, std::uint64_t> applied_seq_;             // signer \n station -> last applied
   std::uint64_t state_version_ = 0;                              // grows with every EVSE state change
   std::deque<Decision> log_;
   // Groups whose record is on its way (by position in the chain): the next group is
@@ -310,7 +312,7 @@ class Engine {
   std::set<std::uint64_t> turn_passed_;  // positions passed ahead of their turn
 
   std::mutex seq_mu_;
-  std::map<std::string, std::uint64_t> accepted_seq_;  // signer \n station -> last accepted (cache of the store)
+  std::unordered_map<std::string, std::uint64_t> accepted_seq_;  // signer \n station -> last accepted (cache of the store)
 };
 
 // Maps a protocol verification code to the dispatch reason code.
