@@ -323,13 +323,19 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
     // written; the store writes in the order of deciding and refuses every later record
     // of the chain once one fails, and settle() then undoes them all. So no command
     // leaves before its group and every group decided before it are durable.
-    constexpr int kAttempts = 4;
+    constexpr int kAttempts = 3;
     for (int attempt = 1;; ++attempt) {
       std::vector<store::Store::SequenceClaim> claims;
       applied.clear();
-      Submitted sub = decide_and_submit(ps, now, action, ds, !accepted_alone, applied, claims);
+      // Decided again (undone for another group's failure, or after its numbers were
+      // accepted alone): alone, with nothing in flight before it and nothing decided
+      // after it until it is settled, so no other group's failure can undo it again.
+      std::unique_lock<std::mutex> alone(order_mu_, std::defer_lock);
+      if (attempt > 1) alone.lock();
+      Submitted sub = decide_and_submit(ps, now, action, ds, !accepted_alone, applied, claims, alone.owns_lock());
       recorded = sub.recorded.get();
       const bool undone = settle(sub.position, recorded);
+      if (alone.owns_lock()) alone.unlock();
       if (recorded.ok() && !undone) {
         std::lock_guard g(seq_mu_);
         for (const auto& c : claims) {
@@ -348,12 +354,18 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
         accepted_alone = true;
         continue;
       }
-      if (recorded.ok()) recorded = reject("store.chain_broken", "recorded after an earlier group failed");
+      if (recorded.ok()) {
+        // Cannot happen with a store that breaks the chain on every failure (store.h):
+        // recorded, yet undone for an earlier group's failure. Not decided again.
+        recorded = reject("internal.error", "recorded after an earlier group failed; restart to take up its state");
+        break;
+      }
       // Undone for an earlier group's failure: decided again, on what is recorded.
       if (recorded.error().code == "store.chain_broken" && attempt < kAttempts) continue;
       break;
     }
   } else {
+    std::lock_guard order(order_mu_);
     check_sequences(ps);  // in memory only
     std::vector<Pending*> decided;
     std::lock_guard g(mu_);
@@ -409,6 +421,14 @@ void Engine::replay_check(std::vector<Pending*>& ps) {
   std::lock_guard g(seq_mu_);
   for (Pending* p : ps) {
     if (p->done) continue;
+    // Beyond what the store keeps: refused here, on its own, so that it never fails a
+    // group's record (and with it the write chain of every group behind it).
+    if (p->d.seq > store::kMaxSequence) {
+      p->d.reason = "usage.bad_value";
+      p->d.detail = "sequence " + std::to_string(p->d.seq) + " is above 2^62";
+      p->done = true;
+      continue;
+    }
     auto it = accepted_seq_.find(pair_key(p->d.signer, p->d.station));
     if (it != accepted_seq_.end() && p->d.seq <= it->second) {
       p->d.reason = "dispatch.replay";
@@ -421,8 +441,9 @@ void Engine::replay_check(std::vector<Pending*>& ps) {
 Engine::Submitted Engine::decide_and_submit(std::vector<Pending*>& ps, std::int64_t now, const char* action,
                                             const std::vector<const Decision*>& ds, bool with_claims,
                                             std::vector<Pending*>& applied,
-                                            std::vector<store::Store::SequenceClaim>& claims) {
-  std::lock_guard order(order_mu_);
+                                            std::vector<store::Store::SequenceClaim>& claims, bool alone) {
+  std::unique_lock<std::mutex> order(order_mu_, std::defer_lock);
+  if (!alone) order.lock();  // (alone: the caller holds it until the group is settled)
   if (with_claims) replay_check(ps);  // (otherwise they were accepted on their own, by this group)
   Submitted out;
   std::vector<store::Store::DispatchEvseState> states;
@@ -431,7 +452,8 @@ Engine::Submitted Engine::decide_and_submit(std::vector<Pending*>& ps, std::int6
   {
     // Decided, described and put in flight at once: from here on, a failure of an
     // earlier group may undo it (settle), which changes its decisions.
-    std::lock_guard g(mu_);
+    std::unique_lock g(mu_);
+    if (alone) wait_until_settled_locked(g);
     std::vector<Pending*> decided;
     states = decide_group_locked(ps, now, decided, applied);
     if (with_claims)

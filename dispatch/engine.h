@@ -250,14 +250,15 @@ class Engine {
                                                                    std::vector<Pending*>& applied);
   // decide_group, then (under order_mu_, so in the order of deciding) the group's record
   // handed to the store in the engine's write chain; the group stays in flight until
-  // settle() takes in the answer.
+  // settle() takes in the answer. `alone`: the caller holds order_mu_ (until it has
+  // settled the group), and the group is decided once no other is in flight.
   struct Submitted {
     std::uint64_t position = 0;
     std::future<Status> recorded;
   };
   Submitted decide_and_submit(std::vector<Pending*>& ps, std::int64_t now, const char* action,
                               const std::vector<const Decision*>& ds, bool with_claims, std::vector<Pending*>& applied,
-                              std::vector<store::Store::SequenceClaim>& claims);
+                              std::vector<store::Store::SequenceClaim>& claims, bool alone = false);
   // Takes the group out of flight; if it was not recorded, first undoes it and every
   // later group of its chain (they cannot be recorded either), newest first, and starts
   // a fresh chain. Returns whether the group was undone.

@@ -525,7 +525,7 @@ Result<std::vector<std::uint64_t>> SqliteStore::reserve_sequence_blocks(const st
 }
 
 Result<bool> SqliteStore::accept_sequence(const std::string& signer, const std::string& station, std::uint64_t seq) {
-  if (seq == 0 || seq > (1ULL << 62)) return reject("usage.bad_value", "sequence number out of range");
+  if (seq == 0 || seq > kMaxSequence) return reject("usage.bad_value", "sequence number out of range");
   bool accepted = false;
   Status st = submit([&](Database& db) -> Status {
                 auto s = db.prepared(
@@ -577,7 +577,7 @@ std::future<Status> SqliteStore::record_dispatch(std::vector<SequenceClaim> clai
   // Checked by the writer, in turn, so that a refusal breaks the chain like any other.
   return submit([claims = std::move(claims), states = std::move(states), audit = std::move(audit)](Database& db) -> Status {
     for (const auto& c : claims)
-      if (c.seq == 0 || c.seq > (1ULL << 62)) return reject("usage.bad_value", "sequence number out of range");
+      if (c.seq == 0 || c.seq > kMaxSequence) return reject("usage.bad_value", "sequence number out of range");
     for (const auto& st : states)
       if (st.version > (1ULL << 62) || !std::isfinite(st.lo_w) || !std::isfinite(st.hi_w) ||
           (st.last_w && !std::isfinite(*st.last_w)))
@@ -636,7 +636,7 @@ Result<std::vector<Store::DispatchEvseState>> SqliteStore::dispatch_evse_states(
 
 Result<std::vector<bool>> SqliteStore::accept_sequences(const std::vector<SequenceClaim>& claims) {
   for (const auto& c : claims)
-    if (c.seq == 0 || c.seq > (1ULL << 62)) return reject("usage.bad_value", "sequence number out of range");
+    if (c.seq == 0 || c.seq > kMaxSequence) return reject("usage.bad_value", "sequence number out of range");
   std::vector<bool> accepted(claims.size(), false);
   if (claims.empty()) return accepted;
   Status st = submit([&](Database& db) -> Status {

@@ -18,6 +18,9 @@
 
 namespace gridtrust::store {
 
+// The largest sequence number the store keeps (command_sequences, as SQLite integers).
+inline constexpr std::uint64_t kMaxSequence = 1ULL << 62;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -183,7 +186,9 @@ class Store {
   // Writes that build on each other, submitted in order (the dispatch engine decides a
   // group while the one before it is still being written). Once one of them is not
   // recorded, every later one of the same chain is refused, store.chain_broken, with
-  // nothing written; `failed_from` is then the position of the first that failed.
+  // nothing written; `failed_from` is then the position of the first that failed. A
+  // store must break the chain on every failure of a chained write (the engine undoes
+  // the later groups on that promise), and positions are submitted ascending.
   struct WriteChain {
     static constexpr std::uint64_t kNone = ~std::uint64_t{0};
     std::atomic<std::uint64_t> failed_from{kNone};

@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <tuple>
@@ -16,6 +17,8 @@
 #include "core/time.h"
 #include "dispatch/engine.h"
 #include "dispatch/intake.h"
+#include "protocol/jcs.h"
+#include "protocol/jws.h"
 #include "tests/dispatch/dispatch_fixture.h"
 
 using namespace gridtrust;
@@ -907,4 +910,261 @@ TEST_CASE("a command the daemon cannot sign after the commit stays applied and i
   }
   CHECK(decided);
   CHECK(unsigned_);
+}
+
+// Groups decided while others are written: failures, stops, targets and retries.
+namespace {
+// Memory (station_status) and the store agree for every EVSE in force.
+void check_memory_matches_store(Fixture& f) {
+  auto rows = f.pki.store->dispatch_evse_states();
+  REQUIRE(rows.ok());
+  std::map<std::string, store::Store::DispatchEvseState> db;
+  for (const auto& r : *rows) db[r.evse] = r;
+  for (const char* station : {"CS-001", "CS-002", "CS-101", "CS-201"}) {
+    auto st = f.engine->station_status(station, f.now);
+    REQUIRE(st.ok());
+    for (const auto& e : *st) {
+      const std::string key = std::string(station) + "#" + std::to_string(e.evse);
+      auto it = db.find(key);
+      const bool db_in_force = it != db.end() && it->second.until > f.now;
+      INFO(key << " memory [" << e.lo_w << "," << e.hi_w << "] until " << e.until << " db "
+               << (it == db.end() ? std::string("none")
+                                  : "[" + std::to_string(it->second.lo_w) + "," + std::to_string(it->second.hi_w) +
+                                        "] until " + std::to_string(it->second.until)));
+      CHECK(db_in_force == (e.until > f.now));
+      if (db_in_force) {
+        CHECK(e.lo_w == Approx(it->second.lo_w));
+        CHECK(e.hi_w == Approx(it->second.hi_w));
+      }
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("a stop while a group on its EVSE is in flight and fails leaves memory as recorded") {
+  Fixture f;
+  REQUIRE(f.submit(request(1, "CentralSetpoint", 4000.0)).reason == kApplied);
+  json::object a = f.sign(request(1, "CentralSetpoint", 5000.0), "CS-001", f.fleet_signer);
+  OtherConnection db(f.pki.dir / "pki.db");
+  db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state WHEN NEW.lo_w = 5000 "
+          "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  db.exec("BEGIN IMMEDIATE");
+  Decision da;
+  Status stopped = Ok{};
+  std::thread ta([&] { da = f.engine->submit(a, f.now); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::thread ts([&] { stopped = f.engine->stop_session("EV-1"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  db.exec("COMMIT");
+  ta.join();
+  ts.join();
+  INFO(describe(da));
+  CHECK(da.outcome == Outcome::Rejected);
+  CHECK(stopped.ok());
+  check_memory_matches_store(f);
+}
+
+TEST_CASE("a fleet target while a group is in flight and fails decides on what is recorded") {
+  Fixture f;
+  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
+  for (int evse : {1, 2, 3}) REQUIRE(f.submit(request(evse, "CentralSetpoint", 9000.0)).reason == kApplied);
+  json::object a = f.sign(request(1, "CentralSetpoint", 0.0), "CS-001", f.fleet_signer);
+  OtherConnection db(f.pki.dir / "pki.db");
+  db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state WHEN NEW.evse = 'CS-001#1' AND NEW.lo_w = 0 "
+          "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  db.exec("BEGIN IMMEDIATE");
+  Decision da;
+  FleetDecision fd;
+  std::thread ta([&] { da = f.engine->submit(a, f.now); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  FleetTarget t;
+  t.group = "g";
+  t.target_w = 30000;
+  t.stations = {"CS-002"};
+  t.duration_s = 900;
+  std::thread tt([&] { fd = f.engine->apply_target(t, f.now); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  db.exec("COMMIT");
+  ta.join();
+  tt.join();
+  INFO(describe(da) << "\n" << json::serialize(fd.to_json()));
+  CHECK(da.outcome == Outcome::Rejected);
+  CHECK(fd.delivered_w <= 3000 + 1e-6);
+  auto site = f.engine->site_status("S1", f.now);
+  REQUIRE(site.ok());
+  CHECK(site->committed_max_w <= 30000 + 1e-6);
+  check_memory_matches_store(f);
+}
+
+TEST_CASE("a group with a sequence conflict in flight does not take the group behind it down") {
+  Fixture f;
+  Decision first = f.submit(request(1, "CentralSetpoint", 4000.0));
+  REQUIRE(first.reason == kApplied);
+  json::object mine = f.sign(request(1, "CentralSetpoint", 5000.0), "CS-001", f.fleet_signer);
+  json::object other = f.sign(request(1, "CentralSetpoint", 5000.0), "CS-002", f.fleet_signer);
+  OtherConnection db(f.pki.dir / "pki.db");
+  db.exec("UPDATE command_sequences SET last = last + 10 WHERE direction = 'accepted' AND signer = '" + first.signer +
+          "' AND station = 'CS-001'");
+  auto [da, dbb] = db.submit_while_writer_waits(*f.engine, mine, other, f.now);
+  INFO(describe(da) << "\n" << describe(dbb));
+  CHECK(da.reason == "dispatch.replay");
+  CHECK(dbb.reason == kApplied);
+  CHECK(dbb.command);
+  check_memory_matches_store(f);
+}
+
+TEST_CASE("under random record failures, targets, stops and a busy writer no limit is exceeded and none is starved") {
+  Fixture f;
+  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
+  std::vector<test::SignerIdentity> signers;
+  for (int i = 0; i < 4; ++i) signers.push_back(f.pki.software_signer("agg-s" + std::to_string(i), "Fleet"));
+  const double values[] = {0, 3000, 7000, 9000, 11000, -5000, 6000, 7000};
+  const char* stations[] = {"CS-001", "CS-001", "CS-001", "CS-002"};
+  std::vector<std::vector<json::object>> msgs(signers.size());
+  unsigned rnd = 12345;
+  auto next = [&] { rnd = rnd * 1103515245 + 12345; return (rnd >> 8); };
+  for (std::size_t s = 0; s < signers.size(); ++s)
+    for (int i = 0; i < 80; ++i) {
+      const int k = next() % 4;
+      const int evse = k == 3 ? 1 : k + 1;
+      msgs[s].push_back(f.sign(request(evse, "CentralSetpoint", values[next() % 8]), stations[k], signers[s]));
+    }
+  OtherConnection db(f.pki.dir / "pki.db");
+  db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state WHEN NEW.lo_w = 7000 "
+          "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  std::atomic<bool> stop{false};
+  std::atomic<int> violations{0};
+  std::atomic<int> applied{0}, failed{0}, chain_broken{0};
+  std::vector<std::thread> ts;
+  for (std::size_t s = 0; s < signers.size(); ++s)
+    ts.emplace_back([&, s] {
+      for (std::size_t i = 0; i < msgs[s].size();) {
+        if (i % 5 == 0 && i + 3 <= msgs[s].size()) {
+          std::vector<json::object> many(msgs[s].begin() + i, msgs[s].begin() + i + 3);
+          for (auto& d : f.engine->submit_many(many, f.now)) {
+            if (d.applied()) ++applied; else ++failed;
+            if (d.reason == "store.chain_broken") ++chain_broken;
+          }
+          i += 3;
+        } else {
+          Decision d = f.engine->submit(msgs[s][i], f.now);
+          if (d.applied()) ++applied; else ++failed;
+          if (d.reason == "store.chain_broken") ++chain_broken;
+          ++i;
+        }
+      }
+    });
+  std::thread target([&] {
+    int n = 0;
+    while (!stop) {
+      FleetTarget t;
+      t.group = "g";
+      t.target_w = (n++ % 3) * 12000.0;
+      t.stations = {"CS-001", "CS-002"};
+      t.duration_s = 900;
+      (void)f.engine->apply_target(t, f.now);
+      std::this_thread::sleep_for(std::chrono::milliseconds(7));
+    }
+  });
+  std::thread sessions([&] {
+    while (!stop) {
+      (void)f.engine->stop_session("EV-3");
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+      (void)f.engine->start_session(ev("EV-3", "CS-002", 1, f.now));
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    }
+  });
+  std::thread holder([&] {
+    sqlite3* h = nullptr;
+    sqlite3_open((f.pki.dir / "pki.db").c_str(), &h);
+    sqlite3_busy_timeout(h, 5000);
+    while (!stop) {
+      sqlite3_exec(h, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      sqlite3_exec(h, "COMMIT", nullptr, nullptr, nullptr);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    sqlite3_close(h);
+  });
+  std::thread checker([&] {
+    while (!stop) {
+      auto rows = f.pki.store->dispatch_evse_states();
+      if (rows.ok()) {
+        double hi = 0, lo = 0;
+        for (const auto& r : *rows)
+          if ((r.evse.rfind("CS-001#", 0) == 0 || r.evse.rfind("CS-002#", 0) == 0) && r.until > f.now) {
+            hi += r.hi_w;
+            lo += r.lo_w;
+          }
+        if (hi > 30000 + 1e-6 || lo < -20000 - 1e-6) ++violations;
+      }
+      auto site = f.engine->site_status("S1", f.now);
+      if (site.ok() && (site->committed_max_w > 30000 + 1e-6 || site->committed_min_w < -20000 - 1e-6)) ++violations;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  for (std::size_t s = 0; s < signers.size(); ++s) ts[s].join();
+  stop = true;
+  target.join();
+  sessions.join();
+  holder.join();
+  checker.join();
+  INFO("applied " << applied << " failed " << failed << " chain_broken " << chain_broken);
+  CHECK(violations == 0);
+  CHECK(chain_broken == 0);  // a group undone for another's failure is decided again alone
+  check_memory_matches_store(f);
+}
+
+namespace {
+// Signed as an aggregator outside gridtrust would sign it: any seq up to 2^63-1 verifies.
+json::object sign_raw_seq(json::object msg, const std::string& station, const test::SignerIdentity& who,
+                          std::uint64_t seq, std::int64_t now) {
+  auto canonical = protocol::canonicalize(json::value(msg));
+  REQUIRE(canonical.ok());
+  json::object h;
+  h["x5t#S256"] = base64url_encode(sha256(who.issued.record.der));
+  h["iat"] = now;
+  h["exp"] = now + 300;
+  h["action"] = "SetChargingProfile";
+  h["station"] = station;
+  h["seq"] = seq;
+  auto jws = protocol::sign_detached(*who.key, std::move(h), *canonical);
+  REQUIRE(jws.ok());
+  msg["customData"] = json::object{{"vendorId", protocol::kVendorId}, {"signature", *jws}};
+  return msg;
+}
+}  // namespace
+
+TEST_CASE("a message whose sequence number the store cannot keep is refused alone and starves no one") {
+  Fixture f;
+  test::SignerIdentity bad = f.pki.software_signer("agg-bad", "Fleet");
+  // Verifies (seq is any positive int64) and may be handed in again and again: it is
+  // undone each time ("the same message may be submitted again").
+  json::object evil = sign_raw_seq(request(2, "CentralSetpoint", 1000.0), "CS-001", bad, (1ULL << 62) + 1, f.now);
+  {
+    Decision d = f.engine->submit(evil, f.now);
+    INFO(describe(d));
+    REQUIRE(d.reason == "usage.bad_value");
+    REQUIRE(f.engine->submit(evil, f.now).reason == "usage.bad_value");  // again: not a replay
+  }
+  std::vector<json::object> good;
+  for (int i = 0; i < 40; ++i)
+    good.push_back(f.sign(request(1, "CentralSetpoint", 1000.0 + i), "CS-001", f.fleet_signer));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> attackers;
+  for (int i = 0; i < 3; ++i)
+    attackers.emplace_back([&] {
+      while (!stop) (void)f.engine->submit(evil, f.now);
+    });
+  int broken = 0, ok = 0;
+  for (auto& m : good) {
+    Decision d = f.engine->submit(m, f.now);
+    if (d.reason == "store.chain_broken") ++broken;
+    if (d.reason == kApplied) ++ok;
+  }
+  stop = true;
+  for (auto& t : attackers) t.join();
+  INFO("victim: applied " << ok << ", store.chain_broken " << broken << " of " << good.size());
+  CHECK(broken == 0);
+  CHECK(ok == static_cast<int>(good.size()));
 }
