@@ -402,19 +402,23 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
 
 void Engine::wait_turn(std::uint64_t position) {
   std::unique_lock lk(turn_mu_);
-  turn_cv_.wait(lk, [&] { return turn_next_ == position; });
+  if (turn_next_ == position) return;
+  // Woken alone when its turn comes (many callers may wait: no herd at every pass).
+  std::condition_variable mine;
+  turn_waiters_[position] = &mine;
+  mine.wait(lk, [&] { return turn_next_ == position; });
+  turn_waiters_.erase(position);
 }
 
 void Engine::pass_turn(std::uint64_t position) {
-  {
-    std::lock_guard g(turn_mu_);
-    turn_passed_.insert(position);
-    while (!turn_passed_.empty() && *turn_passed_.begin() == turn_next_) {
-      turn_passed_.erase(turn_passed_.begin());
-      ++turn_next_;
-    }
+  std::lock_guard g(turn_mu_);
+  turn_passed_.insert(position);
+  while (!turn_passed_.empty() && *turn_passed_.begin() == turn_next_) {
+    turn_passed_.erase(turn_passed_.begin());
+    ++turn_next_;
   }
-  turn_cv_.notify_all();
+  // Under the lock: the waiter's condition variable lives only as long as it waits.
+  if (auto it = turn_waiters_.find(turn_next_); it != turn_waiters_.end()) it->second->notify_one();
 }
 
 void Engine::replay_check(std::vector<Pending*>& ps) {

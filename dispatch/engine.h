@@ -308,9 +308,9 @@ class Engine {
   std::uint64_t next_position_ = 0;  // under order_mu_
   std::condition_variable settled_cv_;  // with mu_: a group left flight
   std::mutex turn_mu_;
-  std::condition_variable turn_cv_;
   std::uint64_t turn_next_ = 0;          // the position whose commands may leave now
   std::set<std::uint64_t> turn_passed_;  // positions passed ahead of their turn
+  std::map<std::uint64_t, std::condition_variable*> turn_waiters_;  // position -> its waiter
 
   std::mutex seq_mu_;
   std::unordered_map<std::string, std::uint64_t> accepted_seq_;  // signer \n station -> last accepted (cache of the store)
