@@ -663,22 +663,34 @@ struct OtherConnection {
     sqlite3_free(err);
     REQUIRE(rc == SQLITE_OK);
   }
-  // Holds the write lock while A is submitted (decided, its commit waiting) and then B,
-  // so that B is handed in while A is in flight; then lets the store's writer go.
+  // Holds the write lock while each message is submitted in turn (decided, its commit
+  // waiting), so that each is handed in while those before it are in flight; then lets
+  // the store's writer go.
+  std::vector<Decision> submit_while_writer_waits(Engine& engine, const std::vector<json::object>& messages,
+                                                  std::int64_t now) {
+    exec("BEGIN IMMEDIATE");
+    std::vector<Decision> ds(messages.size());
+    std::vector<std::thread> ts;
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      ts.emplace_back([&, i] { ds[i] = engine.submit(messages[i], now); });
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    exec("COMMIT");
+    for (auto& t : ts) t.join();
+    return ds;
+  }
   std::pair<Decision, Decision> submit_while_writer_waits(Engine& engine, const json::object& a,
                                                           const json::object& b, std::int64_t now) {
-    exec("BEGIN IMMEDIATE");
-    Decision da, db_;
-    std::thread ta([&] { da = engine.submit(a, now); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    std::thread tb([&] { db_ = engine.submit(b, now); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    exec("COMMIT");
-    ta.join();
-    tb.join();
-    return {std::move(da), std::move(db_)};
+    auto ds = submit_while_writer_waits(engine, {a, b}, now);
+    return {std::move(ds[0]), std::move(ds[1])};
   }
 };
+
+// Site S1 at 27 of its 30 kW: EV-6 plugged in at CS-001 #3, every EVSE of CS-001 at 9 kW.
+void fill_s1(Fixture& f) {
+  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
+  for (int evse : {1, 2, 3}) REQUIRE(f.submit(request(evse, "CentralSetpoint", 9000.0)).reason == kApplied);
+}
 }  // namespace
 
 TEST_CASE("at a start, recorded sessions laid over the file keep the state of the EVSE's next vehicle") {
@@ -706,8 +718,7 @@ TEST_CASE("at a start, recorded sessions laid over the file keep the state of th
 
 TEST_CASE("no decision counts on another that then fails to be recorded") {
   Fixture f;
-  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
-  for (int evse : {1, 2, 3}) REQUIRE(f.submit(request(evse, "CentralSetpoint", 9000.0)).reason == kApplied);
+  fill_s1(f);
   // A frees 9 kW of site S1 but cannot be recorded; B, at the same site, wants 9 kW.
   json::object a = f.sign(request(1, "CentralSetpoint", 0.0), "CS-001", f.fleet_signer);
   json::object b = f.sign(request(1, "CentralSetpoint", 9000.0), "CS-002", f.fleet_signer);
@@ -741,8 +752,7 @@ TEST_CASE("two decisions on one EVSE that both fail leave it as last recorded") 
 
 TEST_CASE("a group decided while the one before it is written counts on it, and its command is numbered after") {
   Fixture f;
-  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
-  for (int evse : {1, 2, 3}) REQUIRE(f.submit(request(evse, "CentralSetpoint", 9000.0)).reason == kApplied);
+  fill_s1(f);
   // A frees 9 kW of site S1 and is recorded; B, decided while A is still being
   // written, may use them.
   json::object a = f.sign(request(1, "CentralSetpoint", 0.0), "CS-001", f.fleet_signer);
@@ -772,8 +782,7 @@ TEST_CASE("a group decided while the one before it is written counts on it, and 
 
 TEST_CASE("when a record fails, every group decided on it is undone and decided again on what is recorded") {
   Fixture f;
-  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
-  for (int evse : {1, 2, 3}) REQUIRE(f.submit(request(evse, "CentralSetpoint", 9000.0)).reason == kApplied);
+  fill_s1(f);
   // A frees 9 kW at S1 but cannot be recorded. B, decided while A is written, takes
   // those 9 kW; C, at another site, counts on nothing of them but is written after A.
   json::object a = f.sign(request(1, "CentralSetpoint", 0.0), "CS-001", f.fleet_signer);
@@ -782,18 +791,8 @@ TEST_CASE("when a record fails, every group decided on it is undone and decided 
   OtherConnection db(f.pki.dir / "pki.db");
   db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state WHEN NEW.evse = 'CS-001#1' "
           "BEGIN SELECT RAISE(ABORT, 'refused'); END");
-  db.exec("BEGIN IMMEDIATE");
-  Decision da, dbb, dc;
-  std::thread ta([&] { da = f.engine->submit(a, f.now); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  std::thread tb([&] { dbb = f.engine->submit(b, f.now); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  std::thread tc([&] { dc = f.engine->submit(c, f.now); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  db.exec("COMMIT");
-  ta.join();
-  tb.join();
-  tc.join();
+  auto ds = db.submit_while_writer_waits(*f.engine, {a, b, c}, f.now);
+  const Decision &da = ds[0], &dbb = ds[1], &dc = ds[2];
   INFO(describe(da) << "\n" << describe(dbb) << "\n" << describe(dc));
   CHECK(da.outcome == Outcome::Rejected);
   CHECK(dbb.outcome == Outcome::Clamped);
@@ -966,8 +965,7 @@ TEST_CASE("a stop while a group on its EVSE is in flight and fails leaves memory
 
 TEST_CASE("a fleet target while a group is in flight and fails decides on what is recorded") {
   Fixture f;
-  REQUIRE(f.engine->start_session(ev("EV-6", "CS-001", 3, f.now)).ok());
-  for (int evse : {1, 2, 3}) REQUIRE(f.submit(request(evse, "CentralSetpoint", 9000.0)).reason == kApplied);
+  fill_s1(f);
   json::object a = f.sign(request(1, "CentralSetpoint", 0.0), "CS-001", f.fleet_signer);
   OtherConnection db(f.pki.dir / "pki.db");
   db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state WHEN NEW.evse = 'CS-001#1' AND NEW.lo_w = 0 "
