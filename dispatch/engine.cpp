@@ -333,7 +333,10 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
       std::unique_lock<std::mutex> alone(order_mu_, std::defer_lock);
       if (attempt > 1) alone.lock();
       Submitted sub = decide_and_submit(ps, now, action, ds, !accepted_alone, applied, claims, alone.owns_lock());
-      recorded = sub.recorded.get();
+      // The position's turn is passed on every way out of this attempt (an exception
+      // too), unless the attempt is recorded and its turn handed on to emit.
+      Turn attempt_turn(*this, sub.position);
+      recorded = wait_recorded(sub);
       const bool undone = settle(sub.position, recorded);
       if (alone.owns_lock()) alone.unlock();
       if (recorded.ok() && !undone) {
@@ -342,11 +345,10 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
           auto& last = accepted_seq_[pair_key(c.signer, c.station)];
           last = std::max(last, c.seq);
         }
-        turn.emplace(*this, sub.position);
+        turn.emplace(std::move(attempt_turn));
         break;
       }
-      pass_turn(sub.position);  // nothing of this attempt leaves
-      applied.clear();
+      applied.clear();  // nothing of this attempt leaves (its turn is passed at the end of the attempt)
       if (!recorded.ok() && recorded.error().code == "conflict.sequence" && !accepted_alone) {
         // Another process accepted one of these numbers first: each is now accepted on
         // its own before the group is decided again.
@@ -464,17 +466,53 @@ Engine::Submitted Engine::decide_and_submit(std::vector<Pending*>& ps, std::int6
       for (Pending* p : decided)
         if (p->claimed) claims.push_back({p->d.signer, p->d.station, p->d.seq});
     audit = audit_event(ds, action);
-    out.position = next_position_++;
+    out.position = next_position_;
     chain = chain_;
     inflight_.emplace(out.position, InFlight{std::move(decided), chain, false});
+    ++next_position_;  // taken only once in flight: every position taken is settled and passed
   }
-  out.recorded = store_->record_dispatch(claims, std::move(states), std::move(audit), std::move(chain), out.position);
+  out.chain = chain;
+  try {
+    out.recorded = store_->record_dispatch(claims, std::move(states), std::move(audit), chain, out.position);
+  } catch (const std::exception& e) {
+    // Not handed to the store: a failed record like any other (none after it yet, as
+    // order_mu_ is held), so settle() undoes it and nothing stays in flight.
+    out.recorded = failed_record(out, std::string("the store did not take the record: ") + e.what());
+  }
   return out;
+}
+
+std::future<Status> Engine::failed_record(const Submitted& sub, const std::string& why) {
+  sub.chain->fail_from(sub.position);
+  std::promise<Status> p;
+  p.set_value(reject("store.write_failed", why));
+  return p.get_future();
+}
+
+Status Engine::wait_recorded(Submitted& sub) {
+  try {
+    return sub.recorded.get();
+  } catch (const std::exception& e) {
+    // No answer (a broken promise): whether it was written is unknown, so it counts as
+    // not written and nothing of it is sent; later records of the chain are refused.
+    sub.chain->fail_from(sub.position);
+    return reject("store.write_failed", std::string("the store gave no answer: ") + e.what());
+  }
 }
 
 bool Engine::settle(std::uint64_t position, const Status& recorded) {
   std::lock_guard g(mu_);
   auto it = inflight_.find(position);
+  // Out of flight however this ends: a group left in flight would hold up fleet targets
+  // and every retry for good.
+  struct Leave {
+    Engine& engine;
+    std::map<std::uint64_t, InFlight>::iterator it;
+    ~Leave() {
+      engine.inflight_.erase(it);
+      engine.settled_cv_.notify_all();
+    }
+  } leave{*this, it};
   if (!recorded.ok() && !it->second.reverted) {
     // Every record of this chain from its first failure on was refused (the store
     // writes them in order): all undone now, newest first, before anything else is
@@ -488,10 +526,7 @@ bool Engine::settle(std::uint64_t position, const Status& recorded) {
       }
     if (chain_ == chain) chain_ = std::make_shared<store::Store::WriteChain>();
   }
-  const bool undone = it->second.reverted;
-  inflight_.erase(it);
-  settled_cv_.notify_all();
-  return undone;
+  return it->second.reverted;
 }
 
 void Engine::wait_until_settled_locked(std::unique_lock<std::mutex>& lk) {

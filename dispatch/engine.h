@@ -30,6 +30,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -224,6 +225,7 @@ class Engine {
   class Turn {
    public:
     Turn(Engine& engine, std::optional<std::uint64_t> position) : engine_(engine), position_(position) {}
+    Turn(Turn&& other) noexcept : engine_(other.engine_), position_(std::exchange(other.position_, std::nullopt)) {}
     Turn(const Turn&) = delete;
     Turn& operator=(const Turn&) = delete;
     ~Turn() {
@@ -255,6 +257,7 @@ class Engine {
   struct Submitted {
     std::uint64_t position = 0;
     std::future<Status> recorded;
+    std::shared_ptr<store::Store::WriteChain> chain;
   };
   Submitted decide_and_submit(std::vector<Pending*>& ps, std::int64_t now, const char* action,
                               const std::vector<const Decision*>& ds, bool with_claims, std::vector<Pending*>& applied,
@@ -263,6 +266,10 @@ class Engine {
   // later group of its chain (they cannot be recorded either), newest first, and starts
   // a fresh chain. Returns whether the group was undone.
   bool settle(std::uint64_t position, const Status& recorded);
+  // The store's answer for a submitted group; a store that throws instead of answering
+  // (no answer will come) counts as a failed record, which breaks the chain from there.
+  static Status wait_recorded(Submitted& sub);
+  static std::future<Status> failed_record(const Submitted& sub, const std::string& why);
   void wait_until_settled_locked(std::unique_lock<std::mutex>& lk);  // no group in flight
   // Commands leave in the order their groups were decided (by position), so that the
   // sequence numbers they are signed with follow it and a station keeps the newest.

@@ -112,10 +112,7 @@ SqliteStore::~SqliteStore() {
 }
 
 void SqliteStore::Job::fail_chain() const {
-  if (!chain) return;
-  std::uint64_t seen = chain->failed_from.load();
-  while (position < seen && !chain->failed_from.compare_exchange_weak(seen, position)) {
-  }
+  if (chain) chain->fail_from(position);
 }
 
 std::future<Status> SqliteStore::submit(WriteFn fn, std::shared_ptr<WriteChain> chain, std::uint64_t position) {

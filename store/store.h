@@ -193,6 +193,12 @@ class Store {
     static constexpr std::uint64_t kNone = ~std::uint64_t{0};
     std::atomic<std::uint64_t> failed_from{kNone};
     bool broken() const { return failed_from.load() != kNone; }
+    // The record at `position` failed: it and every later one are refused.
+    void fail_from(std::uint64_t position) {
+      std::uint64_t seen = failed_from.load();
+      while (position < seen && !failed_from.compare_exchange_weak(seen, position)) {
+      }
+    }
   };
   // The sequence numbers of a group of decisions (accepted as accept_sequences does),
   // the EVSE states they set and their audit entry, in one durable commit. If any claim

@@ -8,6 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <thread>
 #include <tuple>
 
@@ -20,6 +23,7 @@
 #include "protocol/jcs.h"
 #include "protocol/jws.h"
 #include "tests/dispatch/dispatch_fixture.h"
+#include "tests/support/misbehaving_store.h"
 
 using namespace gridtrust;
 using namespace gridtrust::dispatch;
@@ -1165,4 +1169,61 @@ TEST_CASE("a message whose sequence number the store cannot keep is refused alon
   INFO("victim: applied " << ok << ", store.chain_broken " << broken << " of " << good.size());
   CHECK(broken == 0);
   CHECK(ok == static_cast<int>(good.size()));
+}
+
+TEST_CASE("a store that throws or never answers leaves no group in flight and no turn taken") {
+  using Fault = test::MisbehavingStore::Fault;
+  for (Fault fault : {Fault::Throw, Fault::BrokenPromise}) {
+    DYNAMIC_SECTION((fault == Fault::Throw ? "the store throws" : "the answer never comes")) {
+      Fixture f;
+      REQUIRE(f.submit(request(1, "CentralSetpoint", 4000.0)).reason == kApplied);
+      test::MisbehavingStore bad(*f.pki.store);
+      auto fleet = load_fleet_yaml_text(kFleet, "fleet");
+      REQUIRE(fleet.ok());
+      f.engine = std::make_unique<Engine>(std::move(*fleet), f.resolver, bad, EngineOptions{}, &f.outgoing);
+      REQUIRE(f.engine->start_session(ev("EV-1", "CS-001", 1, f.now)).ok());
+      REQUIRE(f.engine->start_session(ev("EV-3", "CS-002", 1, f.now)).ok());
+      // Every call below runs with a deadline: before the guard, the failed group stayed
+      // in flight and its turn was never passed, so the next ones waited for good.
+      auto within = [](auto fn) {
+        auto fut = std::async(std::launch::async, fn);
+        if (fut.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+          // The call hangs (and so would this future's destructor): fail loudly, now.
+          std::fprintf(stderr, "FAILED: a call after the store's fault did not return within 20 s\n");
+          std::_Exit(1);
+        }
+        return fut.get();
+      };
+      json::object a = f.sign(request(1, "CentralSetpoint", 5000.0), "CS-001", f.fleet_signer);
+      bad.fail_next(fault);
+      Decision da = within([&] { return f.engine->submit(a, f.now); });
+      INFO(describe(da));
+      CHECK(bad.faults_served() == 1);
+      CHECK(da.reason == "store.write_failed");
+      CHECK(!da.command);
+      check_memory_matches_store(f);  // still what the first setpoint set: 4000 W
+      // The next setpoint (its command signed in its turn) and a fleet target (which
+      // waits until nothing is in flight) go through.
+      Decision db = within([&] { return f.submit(request(1, "CentralSetpoint", 3000.0), "CS-002"); });
+      INFO(describe(db));
+      CHECK(db.reason == kApplied);
+      CHECK(db.command);
+      FleetTarget t;
+      t.group = "g";
+      t.target_w = 6000;
+      t.stations = {"CS-002"};
+      t.duration_s = 900;
+      FleetDecision fd = within([&] { return f.engine->apply_target(t, f.now); });
+      INFO(json::serialize(fd.to_json()));
+      CHECK(fd.outcome == Outcome::Applied);
+      CHECK(fd.delivered_w == Approx(6000));
+      // Nothing of the failed record was kept: the same message may come again.
+      Decision again = within([&] { return f.engine->submit(a, f.now); });
+      INFO(describe(again));
+      CHECK(again.reason == kApplied);
+      CHECK(again.command);
+      check_memory_matches_store(f);
+      f.engine.reset();  // before the store it uses
+    }
+  }
 }
