@@ -1,6 +1,12 @@
 #include "cli/dispatch_runtime.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 
@@ -35,12 +41,42 @@ DispatchRuntime::DispatchRuntime(DispatchConfig config, pki::CertificateAuthorit
                                  std::shared_ptr<CommandService> commands)
     : config_(std::move(config)), resolver_(ca), outgoing_(std::move(commands), config_.command_lifetime_s), ca_(ca) {}
 
+DispatchRuntime::EngineLock::~EngineLock() {
+  if (fd >= 0) ::close(fd);  // releases the lock
+}
+
+namespace {
+
+// The data directory's dispatch lock, held (exclusively, without waiting) by the
+// returned descriptor.
+Result<int> take_engine_lock(const std::string& data_dir) {
+  const std::string path = data_dir + "/dispatch.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return reject("store.lock_failed", "cannot open " + path + ": " + std::strerror(errno));
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_EX | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) return fd;
+  const int err = errno;
+  ::close(fd);
+  if (err == EWOULDBLOCK)
+    return reject("conflict.dispatch_engine_busy",
+                  "another process runs the dispatch engine on " + data_dir +
+                      " (gridtrustd, or an offline gridtrust dispatch command): two engines would each count only "
+                      "their own setpoints against a site's limit; submit through gridtrustd (--server)");
+  return reject("store.lock_failed", "cannot lock " + path + ": " + std::strerror(err));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<DispatchRuntime>> DispatchRuntime::open(const DispatchConfig& config,
                                                                pki::CertificateAuthority& ca,
                                                                std::shared_ptr<CommandService> commands,
-                                                               std::string actor) {
+                                                               std::string actor, const std::string& data_dir) {
   GT_TRY_ASSIGN(dispatch::Fleet fleet, dispatch::load_fleet_file(config.registry));
   std::unique_ptr<DispatchRuntime> rt(new DispatchRuntime(config, ca, std::move(commands)));
+  GT_TRY_ASSIGN(rt->lock_.fd, take_engine_lock(data_dir));  // before the engine reads any state
   dispatch::EngineOptions o;
   o.max_lifetime_s = config.max_lifetime_s;
   o.max_clock_skew_s = config.max_clock_skew_s;

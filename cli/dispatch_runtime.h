@@ -31,8 +31,15 @@ class DispatchRuntime {
  public:
   // Loads the registry (dispatch.bad_registry & co., usage.unreadable_file naming the
   // file). Replay state is the store's: nothing to load.
+  // One engine per data directory: each counts only the setpoints it decided itself
+  // against a site's limit, so a second one (gridtrustd and an offline `gridtrust
+  // dispatch` on the same directory) could overload a site. The runtime holds an
+  // exclusive lock on <data_dir>/dispatch.lock for its lifetime; while another process
+  // holds it, open fails with conflict.dispatch_engine_busy (store.lock_failed if the
+  // file cannot be opened or locked).
   static Result<std::unique_ptr<DispatchRuntime>> open(const DispatchConfig& config, pki::CertificateAuthority& ca,
-                                                       std::shared_ptr<CommandService> commands, std::string actor);
+                                                       std::shared_ptr<CommandService> commands, std::string actor,
+                                                       const std::string& data_dir);
   DispatchRuntime(const DispatchRuntime&) = delete;  // the engine holds references to its parts
   DispatchRuntime& operator=(const DispatchRuntime&) = delete;
 
@@ -49,6 +56,14 @@ class DispatchRuntime {
   // fits the registry (station or EVSE gone) is skipped with a warning on stderr.
   Status apply_recorded_sessions();
 
+  struct EngineLock {  // released last, once the engine is gone
+    int fd = -1;
+    EngineLock() = default;
+    EngineLock(const EngineLock&) = delete;
+    EngineLock& operator=(const EngineLock&) = delete;
+    ~EngineLock();
+  };
+  EngineLock lock_;
   DispatchConfig config_;
   protocol::PkiSignerResolver resolver_;
   CommandOutgoingSigner outgoing_;

@@ -77,7 +77,8 @@ Status Server::start() {
   if (pki_.config.dispatch.enabled) {
     // Replay state is the store's: a restart does not reopen a sequence number.
     GT_TRY_ASSIGN(dispatch_runtime_,
-                  app::DispatchRuntime::open(pki_.config.dispatch, *pki_.ca, commands_, "daemon:dispatch"));
+                  app::DispatchRuntime::open(pki_.config.dispatch, *pki_.ca, commands_, "daemon:dispatch",
+                                                            pki_.config.data_dir));
     dispatch_ = std::make_unique<DispatchService>(*dispatch_runtime_, *pki_.store,
                                                   [clock = clock_] { return to_unix(clock->now()); });
     add_dispatch_routes(api_router_, *dispatch_);

@@ -407,12 +407,15 @@ TEST_CASE("status and decision log routes, remote and offline CLI") {
   CHECK(code_of(refused) == "dispatch.wrong_aggregator");
   CHECK(refused.exit_code == 3);
   CHECK(json::parse(refused.out).at("decision").at("outcome").as_string() == "rejected");
-  // Offline: the data directory's registry and store (replay state shared with the daemon).
+  // Offline, while the daemon runs on the same data directory: refused, as a second
+  // engine would count only its own setpoints against the site's limit.
   std::string signed_msg = f.sign("CS-1", 1, 2500);
   auto off = f.pki.gt("dispatch submit " + sh_quote(f.file("o.json", signed_msg)));
   INFO(off.describe());
-  REQUIRE(off.exit_code == 0);
-  CHECK(json::parse(off.out).at("decision").at("outcome").as_string() == "applied");
+  CHECK(code_of(off) == "conflict.dispatch_engine_busy");
+  CHECK(off.exit_code == 5);
+  CHECK(off.err.find("--server") != std::string::npos);
+  CHECK(outcome(f.submit(signed_msg)) == "applied");  // nothing of it was spent offline
   CHECK(reason(f.submit(signed_msg)) == "dispatch.replay");
 
   auto metrics = f.get(f.admin, "/metrics");
@@ -437,6 +440,12 @@ TEST_CASE("replay protection survives a SIGKILL between an accept and the next s
   REQUIRE(f.del(f.admin, "/v1/dispatch/sessions/EV-1").status == 200);
   f.daemon->send_signal(SIGKILL);  // right after the accept answer
   CHECK(f.daemon->wait_for_exit() == 128 + SIGKILL);
+  // The killed daemon's engine lock went with it: the offline CLI runs the engine on the
+  // same store, and finds the durable replay state (the older number is a replay).
+  auto offline = f.pki.gt("dispatch submit " + sh_quote(f.file("older.json", older)));
+  INFO(offline.describe());
+  CHECK(code_of(offline) == "dispatch.replay");
+  CHECK(offline.exit_code == 3);
 
   f.configure("outbox");  // and the restart switches to the outbox
   f.daemon->start();

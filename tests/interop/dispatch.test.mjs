@@ -165,6 +165,12 @@ describe('dispatch: emitted SetChargingProfileRequests are OCPP 2.1 schema-valid
 
   test('`gridtrust dispatch submit` offline emits the same kind of command', async () => {
     const file = pki.write('offline.json', JSON.stringify(await gtSign(setpoint(1, 2000), 'CS-2')));
+    // Not while gridtrustd runs its engine on the same data directory (one engine per
+    // site limit): the daemon stays stopped for the next test, which restarts it.
+    const busy = await pki.gt(['dispatch', 'submit', file]);
+    assert.equal(busy.code, 5, describeRun(busy));
+    assert.match(busy.stderr, /conflict\.dispatch_engine_busy/);
+    await pki.stopDaemon();
     const r = await pki.gt(['dispatch', 'submit', file]);
     assert.equal(r.code, 0, describeRun(r));
     const answer = JSON.parse(r.stdout);
@@ -173,7 +179,7 @@ describe('dispatch: emitted SetChargingProfileRequests are OCPP 2.1 schema-valid
   });
 
   test('output: outbox: the signed command is queued in the outbox (GET /v1/outbox)', async () => {
-    await pki.stopDaemon();
+    // (stopped by the offline test above)
     const yamlPath = path.join(pki.dataDir, 'gridtrust.yaml');
     // Back to init's ports (startDaemon moves them to free ones again), and to the outbox.
     const yaml = fs
