@@ -14,7 +14,8 @@
 //    signer trust, durable sequence acceptance, envelope, commit, audit queued): one
 //    per call from 2 submitting threads and from 64 (group commit shares one fsync
 //    among concurrent submitters), and 100 per call (Engine::submit_many, what a POST
-//    of {"setpoints":[...]} does: each still verified alone) from 2 threads; commands
+//    of {"setpoints":[...]} does: each still verified alone) from 2 threads and from 4
+//    (more callers than cores: one verifies while another waits for its commit); commands
 //    returned unsigned, then signed by the HSM-held daemon key; ratio to the raw
 //    verify loop;
 //  - batches of 1,000 setpoints under one signature, 2 threads;
@@ -298,6 +299,11 @@ int main(int argc, char** argv) {
     auto msgs = sign_singles(env, kStations, std::max(1, 2 * n / kStations), now);
     adjacent("single-signed, 100 per call, 2 threads, commands unsigned",
              [&] { return run_many(engine, msgs, 2, 100, now); });
+    // More callers than cores (as a daemon with several clients has): while one waits
+    // for its group's commit, the others verify.
+    msgs = sign_singles(env, kStations, std::max(1, 2 * n / kStations), now);
+    adjacent("single-signed, 100 per call, 4 threads, commands unsigned",
+             [&] { return run_many(engine, msgs, 4, 100, now); });
   }
   if (wanted("singles")) {
     protocol::CommandSigner daemon{*env.daemon_key, env.daemon.record.der, {}};
