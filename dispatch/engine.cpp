@@ -348,7 +348,8 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
         turn.emplace(std::move(attempt_turn));
         break;
       }
-      applied.clear();  // nothing of this attempt leaves (its turn is passed at the end of the attempt)
+      attempt_turn.pass();  // nothing of this attempt leaves: later groups need not wait for it
+      applied.clear();
       if (!recorded.ok() && recorded.error().code == "conflict.sequence" && !accepted_alone) {
         // Another process accepted one of these numbers first: each is now accepted on
         // its own before the group is decided again.
@@ -478,6 +479,8 @@ Engine::Submitted Engine::decide_and_submit(std::vector<Pending*>& ps, std::int6
     // Not handed to the store: a failed record like any other (none after it yet, as
     // order_mu_ is held), so settle() undoes it and nothing stays in flight.
     out.recorded = failed_record(out, std::string("the store did not take the record: ") + e.what());
+  } catch (...) {
+    out.recorded = failed_record(out, "the store did not take the record");
   }
   return out;
 }
@@ -493,10 +496,15 @@ Status Engine::wait_recorded(Submitted& sub) {
   try {
     return sub.recorded.get();
   } catch (const std::exception& e) {
-    // No answer (a broken promise): whether it was written is unknown, so it counts as
-    // not written and nothing of it is sent; later records of the chain are refused.
+    // The answer is lost (a broken promise; SqliteStore always answers): whether it was
+    // written is unknown, so it counts as not written and nothing of it is sent; the
+    // records of the chain not yet written are refused. Later ones the store wrote
+    // before this was known come back recorded-but-undone (internal.error in finish).
     sub.chain->fail_from(sub.position);
-    return reject("store.write_failed", std::string("the store gave no answer: ") + e.what());
+    return reject("store.write_failed", std::string("the store's answer was lost: ") + e.what());
+  } catch (...) {
+    sub.chain->fail_from(sub.position);
+    return reject("store.write_failed", "the store's answer was lost");
   }
 }
 
@@ -958,7 +966,18 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
     std::optional<store::AuditEvent> e;
     if (options_.audit)
       e = store::AuditEvent{options_.actor, "dispatch.target", fleet_target_station(t.group), json::serialize(fd.to_json())};
-    if (!states.empty() || e) recorded = store_->record_dispatch({}, std::move(states), std::move(e)).get();
+    if (!states.empty() || e) {
+      // A store that throws, or whose answer is lost, has not recorded it as far as
+      // anyone can tell: undone below like a failed commit (its sequence number was
+      // accepted before the allocation and stays spent).
+      try {
+        recorded = store_->record_dispatch({}, std::move(states), std::move(e)).get();
+      } catch (const std::exception& ex) {
+        recorded = reject("store.write_failed", std::string("the target's record got no answer: ") + ex.what());
+      } catch (...) {
+        recorded = reject("store.write_failed", "the target's record got no answer");
+      }
+    }
   }
   {
     std::lock_guard g(mu_);

@@ -228,8 +228,9 @@ class Engine {
     Turn(Turn&& other) noexcept : engine_(other.engine_), position_(std::exchange(other.position_, std::nullopt)) {}
     Turn(const Turn&) = delete;
     Turn& operator=(const Turn&) = delete;
-    ~Turn() {
-      if (position_) engine_.pass_turn(*position_);
+    ~Turn() { pass(); }
+    void pass() {  // once: later passes (and the destructor's) do nothing
+      if (position_) engine_.pass_turn(*std::exchange(position_, std::nullopt));
     }
     void wait() {
       if (position_) engine_.wait_turn(*position_);

@@ -144,7 +144,7 @@ void SqliteStore::writer_loop() {
     try {
       writer_db_.exec("BEGIN IMMEDIATE");
       for (auto& job : batch) {
-        if (job->chain && job->chain->broken()) {
+        if (job->chain && job->chain->refuses(job->position)) {
           results.push_back(reject("store.chain_broken", "not written: an earlier write it builds on was not recorded"));
           continue;
         }

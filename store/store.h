@@ -193,6 +193,8 @@ class Store {
     static constexpr std::uint64_t kNone = ~std::uint64_t{0};
     std::atomic<std::uint64_t> failed_from{kNone};
     bool broken() const { return failed_from.load() != kNone; }
+    // Whether the record at `position` is refused: it comes at or after the first failure.
+    bool refuses(std::uint64_t position) const { return position >= failed_from.load(); }
     // The record at `position` failed: it and every later one are refused.
     void fail_from(std::uint64_t position) {
       std::uint64_t seen = failed_from.load();

@@ -1223,6 +1223,20 @@ TEST_CASE("a store that throws or never answers leaves no group in flight and no
       CHECK(again.reason == kApplied);
       CHECK(again.command);
       check_memory_matches_store(f);
+      // A fleet target whose record meets the same fault: refused, its allocation undone.
+      bad.fail_next(fault);
+      t.target_w = -4000;
+      FleetDecision lost = within([&] { return f.engine->apply_target(t, f.now); });
+      INFO(json::serialize(lost.to_json()));
+      CHECK(bad.faults_served() == 2);
+      CHECK(lost.outcome == Outcome::Rejected);
+      CHECK(lost.reason == "store.write_failed");
+      CHECK(lost.setpoints.empty());
+      check_memory_matches_store(f);  // CS-002 #1 still at the 6000 W the first target set
+      auto cs2 = f.engine->station_status("CS-002", f.now);
+      REQUIRE(cs2.ok());
+      for (const auto& e : *cs2)
+        if (e.evse == 1) CHECK(e.lo_w == Approx(6000));
       f.engine.reset();  // before the store it uses
     }
   }

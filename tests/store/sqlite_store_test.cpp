@@ -270,6 +270,24 @@ TEST_CASE("a write chain: once one record fails, every later one of the chain is
   auto entries = s.audit_entries();
   REQUIRE(entries.ok());
   for (const auto& e : *entries) CHECK(e.event.subject != "later");
+
+  // A chain failed from outside the store (the engine, when a record never reached the
+  // store or its answer was lost) refuses that position and later ones only: records of
+  // the chain queued before it are still written.
+  REQUIRE(sqlite3_open((dir / "t.db").c_str(), &other) == SQLITE_OK);
+  sqlite3_busy_timeout(other, 5000);
+  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  auto outside = std::make_shared<Store::WriteChain>();
+  auto before = s.record_dispatch({{"signer", "CS-5", 1}}, {state("CS-5#1", 500)}, std::nullopt, outside, 20);
+  auto after = s.record_dispatch({{"signer", "CS-6", 1}}, {state("CS-6#1", 600)}, std::nullopt, outside, 22);
+  outside->fail_from(21);
+  REQUIRE(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(other);
+  CHECK(before.get().ok());
+  auto a = after.get();
+  REQUIRE_FALSE(a.ok());
+  CHECK(a.error().code == "store.chain_broken");
+  CHECK(outside->failed_from.load() == 21);
 }
 
 TEST_CASE("the audit table refuses updates and deletes through SQL") {
