@@ -119,7 +119,7 @@ Result<json::object> offline_answer(const Call& c) {
   GT_TRY_ASSIGN(auto ctx, app::open_pki(dir));
   // One call signs a few commands: reserve sequence numbers one by one, not in blocks.
   auto commands = std::make_shared<app::CommandService>(*ctx->ca, 1);
-  GT_TRY_ASSIGN(auto rt, app::DispatchRuntime::open(ctx->config.dispatch, *ctx->ca, commands, actor(), ctx->config.data_dir));
+  GT_TRY_ASSIGN(auto rt, app::DispatchRuntime::open(ctx->config.dispatch, *ctx->ca, commands, actor(), ctx->config.store_path));
   const std::int64_t now = to_unix(now_seconds());
   if (c.sub == "submit") {
     dispatch::Decision d = rt->engine().submit(input.as_object(), now);

@@ -1,8 +1,10 @@
 #include "cli/dispatch_runtime.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -47,25 +49,30 @@ DispatchRuntime::EngineLock::~EngineLock() {
 
 namespace {
 
-// The data directory's dispatch lock, held (exclusively, without waiting) by the
-// returned descriptor.
-Result<int> take_engine_lock(const std::string& data_dir) {
-  const std::string path = data_dir + "/dispatch.lock";
+// The store's dispatch lock, held exclusively by the returned descriptor; waits up to
+// `wait_ms` for another holder to let go.
+Result<int> take_engine_lock(const std::string& store_path, int wait_ms) {
+  const std::string path = store_path + "-dispatch.lock";
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return reject("store.lock_failed", "cannot open " + path + ": " + std::strerror(errno));
-  int rc;
-  do {
-    rc = ::flock(fd, LOCK_EX | LOCK_NB);
-  } while (rc != 0 && errno == EINTR);
-  if (rc == 0) return fd;
-  const int err = errno;
-  ::close(fd);
-  if (err == EWOULDBLOCK)
-    return reject("conflict.dispatch_engine_busy",
-                  "another process runs the dispatch engine on " + data_dir +
-                      " (gridtrustd, or an offline gridtrust dispatch command): two engines would each count only "
-                      "their own setpoints against a site's limit; submit through gridtrustd (--server)");
-  return reject("store.lock_failed", "cannot lock " + path + ": " + std::strerror(err));
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  for (;;) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err == EWOULDBLOCK && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      return reject("conflict.dispatch_engine_busy",
+                    "another process runs the dispatch engine on " + store_path +
+                        " (gridtrustd, or an offline gridtrust dispatch command; it holds " + path +
+                        "): two engines would each count only their own setpoints against a site's limit; submit "
+                        "through gridtrustd (--server)");
+    return reject("store.lock_failed", "cannot lock " + path + ": " + std::strerror(err));
+  }
 }
 
 }  // namespace
@@ -73,10 +80,11 @@ Result<int> take_engine_lock(const std::string& data_dir) {
 Result<std::unique_ptr<DispatchRuntime>> DispatchRuntime::open(const DispatchConfig& config,
                                                                pki::CertificateAuthority& ca,
                                                                std::shared_ptr<CommandService> commands,
-                                                               std::string actor, const std::string& data_dir) {
+                                                               std::string actor, const std::string& store_path,
+                                                               int wait_ms) {
   GT_TRY_ASSIGN(dispatch::Fleet fleet, dispatch::load_fleet_file(config.registry));
   std::unique_ptr<DispatchRuntime> rt(new DispatchRuntime(config, ca, std::move(commands)));
-  GT_TRY_ASSIGN(rt->lock_.fd, take_engine_lock(data_dir));  // before the engine reads any state
+  GT_TRY_ASSIGN(rt->lock_.fd, take_engine_lock(store_path, wait_ms));  // before the engine reads any state
   dispatch::EngineOptions o;
   o.max_lifetime_s = config.max_lifetime_s;
   o.max_clock_skew_s = config.max_clock_skew_s;

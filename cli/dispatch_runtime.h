@@ -31,15 +31,16 @@ class DispatchRuntime {
  public:
   // Loads the registry (dispatch.bad_registry & co., usage.unreadable_file naming the
   // file). Replay state is the store's: nothing to load.
-  // One engine per data directory: each counts only the setpoints it decided itself
-  // against a site's limit, so a second one (gridtrustd and an offline `gridtrust
-  // dispatch` on the same directory) could overload a site. The runtime holds an
-  // exclusive lock on <data_dir>/dispatch.lock for its lifetime; while another process
-  // holds it, open fails with conflict.dispatch_engine_busy (store.lock_failed if the
-  // file cannot be opened or locked).
+  // One engine per database: each counts only the setpoints it decided itself against
+  // a site's limit, so a second one (gridtrustd and an offline `gridtrust dispatch` on
+  // the same store) could overload a site. The runtime holds an exclusive lock on
+  // `<store_path>-dispatch.lock` for its lifetime; while another process holds it, open
+  // waits up to `wait_ms` (gridtrustd: an offline command may hold it for a moment as
+  // the daemon starts) and then fails with conflict.dispatch_engine_busy
+  // (store.lock_failed if the file cannot be opened or locked).
   static Result<std::unique_ptr<DispatchRuntime>> open(const DispatchConfig& config, pki::CertificateAuthority& ca,
                                                        std::shared_ptr<CommandService> commands, std::string actor,
-                                                       const std::string& data_dir);
+                                                       const std::string& store_path, int wait_ms = 0);
   DispatchRuntime(const DispatchRuntime&) = delete;  // the engine holds references to its parts
   DispatchRuntime& operator=(const DispatchRuntime&) = delete;
 

@@ -78,7 +78,7 @@ Status Server::start() {
     // Replay state is the store's: a restart does not reopen a sequence number.
     GT_TRY_ASSIGN(dispatch_runtime_,
                   app::DispatchRuntime::open(pki_.config.dispatch, *pki_.ca, commands_, "daemon:dispatch",
-                                                            pki_.config.data_dir));
+                                                            pki_.config.store_path, 10000));
     dispatch_ = std::make_unique<DispatchService>(*dispatch_runtime_, *pki_.store,
                                                   [clock = clock_] { return to_unix(clock->now()); });
     add_dispatch_routes(api_router_, *dispatch_);

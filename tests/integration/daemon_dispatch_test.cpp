@@ -2,9 +2,16 @@
 // setpoints signed by `gridtrust sign` / `sign-batch` with the aggregator signer of
 // `gridtrust init`, curl with admin-profile client certificates of each role, the
 // CLI's `dispatch` commands, and a SIGKILL between an accept and the next setpoint.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -446,9 +453,36 @@ TEST_CASE("replay protection survives a SIGKILL between an accept and the next s
   INFO(offline.describe());
   CHECK(code_of(offline) == "dispatch.replay");
   CHECK(offline.exit_code == 3);
+  {
+    // A lock file that is not a plain file of its own (here a symlink) is not followed.
+    const std::filesystem::path lock = f.pki.data_dir() + "/gridtrust.db-dispatch.lock";
+    REQUIRE(std::filesystem::exists(lock));
+    const std::filesystem::path aside = lock.string() + ".aside";
+    std::filesystem::rename(lock, aside);
+    std::filesystem::create_symlink(aside, lock);
+    auto linked = f.pki.gt("dispatch submit " + sh_quote(f.file("older.json", older)));
+    INFO(linked.describe());
+    CHECK(code_of(linked) == "store.lock_failed");
+    CHECK(linked.exit_code == 1);
+    std::filesystem::remove(lock);
+    std::filesystem::rename(aside, lock);
+  }
 
   f.configure("outbox");  // and the restart switches to the outbox
-  f.daemon->start();
+  {
+    // gridtrustd waits (up to 10 s) for an offline command that holds the engine's lock
+    // as it starts: held here for 1.5 s.
+    const std::string lock = f.pki.data_dir() + "/gridtrust.db-dispatch.lock";
+    const int fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+    std::thread release([fd] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      ::close(fd);
+    });
+    f.daemon->start();
+    release.join();
+  }
   json::object moved = f.evse_status("CS-1", 2);
   INFO(json::serialize(moved));
   REQUIRE(moved.at("session").is_object());

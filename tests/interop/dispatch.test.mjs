@@ -179,7 +179,7 @@ describe('dispatch: emitted SetChargingProfileRequests are OCPP 2.1 schema-valid
   });
 
   test('output: outbox: the signed command is queued in the outbox (GET /v1/outbox)', async () => {
-    // (stopped by the offline test above)
+    await pki.stopDaemon(); // (the offline test above stopped it already, if it got that far)
     const yamlPath = path.join(pki.dataDir, 'gridtrust.yaml');
     // Back to init's ports (startDaemon moves them to free ones again), and to the outbox.
     const yaml = fs

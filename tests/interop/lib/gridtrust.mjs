@@ -320,9 +320,12 @@ export class Pki {
     }
   }
 
+  // Stops the daemon if one runs (a second call, or one after it exited, does nothing).
   async stopDaemon() {
     const child = this.daemon;
     if (!child) return;
+    this.daemon = null;
+    if (child.exitCode !== null || child.signalCode !== null) return;
     const done = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     const t = setTimeout(() => child.kill('SIGKILL'), 5000);
