@@ -233,11 +233,19 @@ TEST_CASE("a write chain: once one record fails, every later one of the chain is
     d.version = 1;
     return d;
   };
-  // The writer is held by another connection, so that all three queue up behind it.
-  sqlite3* other = nullptr;
-  REQUIRE(sqlite3_open((dir / "t.db").c_str(), &other) == SQLITE_OK);
-  sqlite3_busy_timeout(other, 5000);
-  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  // Another connection holds the write lock, so that the records queue up behind it.
+  auto hold_writer = [&] {
+    sqlite3* other = nullptr;
+    REQUIRE(sqlite3_open((dir / "t.db").c_str(), &other) == SQLITE_OK);
+    sqlite3_busy_timeout(other, 5000);
+    REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    return other;
+  };
+  auto release_writer = [](sqlite3* other) {
+    REQUIRE(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(other);
+  };
+  sqlite3* other = hold_writer();
   auto chain = std::make_shared<Store::WriteChain>();
   auto ok = s.record_dispatch({{"signer", "CS-1", 5}}, {state("CS-1#1", 1000)}, std::nullopt, chain, 10);
   // Refused by the store itself: sequence 0 is out of range.
@@ -245,8 +253,7 @@ TEST_CASE("a write chain: once one record fails, every later one of the chain is
   auto later = s.record_dispatch({{"signer", "CS-3", 1}}, {state("CS-3#1", 3000)}, ev("later"), chain, 12);
   auto fresh = std::make_shared<Store::WriteChain>();
   auto elsewhere = s.record_dispatch({{"signer", "CS-4", 1}}, {state("CS-4#1", 4000)}, std::nullopt, fresh, 13);
-  REQUIRE(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(other);
+  release_writer(other);
   CHECK(ok.get().ok());
   auto b = bad.get();
   REQUIRE_FALSE(b.ok());
@@ -274,15 +281,12 @@ TEST_CASE("a write chain: once one record fails, every later one of the chain is
   // A chain failed from outside the store (the engine, when a record never reached the
   // store or its answer was lost) refuses that position and later ones only: records of
   // the chain queued before it are still written.
-  REQUIRE(sqlite3_open((dir / "t.db").c_str(), &other) == SQLITE_OK);
-  sqlite3_busy_timeout(other, 5000);
-  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  other = hold_writer();
   auto outside = std::make_shared<Store::WriteChain>();
   auto before = s.record_dispatch({{"signer", "CS-5", 1}}, {state("CS-5#1", 500)}, std::nullopt, outside, 20);
   auto after = s.record_dispatch({{"signer", "CS-6", 1}}, {state("CS-6#1", 600)}, std::nullopt, outside, 22);
   outside->fail_from(21);
-  REQUIRE(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(other);
+  release_writer(other);
   CHECK(before.get().ok());
   auto a = after.get();
   REQUIRE_FALSE(a.ok());
