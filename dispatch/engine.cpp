@@ -403,25 +403,100 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
   if (recorded.ok()) emit(applied, now, *turn);
 }
 
-void Engine::wait_turn(std::uint64_t position) {
-  std::unique_lock lk(turn_mu_);
-  if (turn_next_ == position) return;
-  // Woken alone when its turn comes (many callers may wait: no herd at every pass).
-  std::condition_variable mine;
-  turn_waiters_[position] = &mine;
-  mine.wait(lk, [&] { return turn_next_ == position; });
-  turn_waiters_.erase(position);
-}
-
 void Engine::pass_turn(std::uint64_t position) {
   std::lock_guard g(turn_mu_);
   turn_passed_.insert(position);
+  advance_turn_locked();
+}
+
+void Engine::advance_turn_locked() {
   while (!turn_passed_.empty() && *turn_passed_.begin() == turn_next_) {
     turn_passed_.erase(turn_passed_.begin());
     ++turn_next_;
   }
   // Under the lock: the waiter's condition variable lives only as long as it waits.
   if (auto it = turn_waiters_.find(turn_next_); it != turn_waiters_.end()) it->second->notify_one();
+}
+
+Result<std::vector<json::object>> Engine::sign_in_turn(Turn& turn, std::vector<protocol::BatchItem> items,
+                                                       std::int64_t now) {
+  const std::optional<std::uint64_t> position = turn.take();
+  if (!position) return outgoing_->sign(std::move(items), now);
+  SignRequest mine;
+  mine.items = &items;
+  mine.now = now;
+  std::unique_lock lk(turn_mu_);
+  sign_queue_[*position] = &mine;
+  turn_waiters_[*position] = &mine.cv;
+  mine.cv.wait(lk, [&] { return mine.result.has_value() || turn_next_ == *position; });
+  turn_waiters_.erase(*position);
+  if (mine.result) return std::move(*mine.result);  // signed by the group ahead of it, its turn passed
+  // Its turn: it signs for itself and for the groups queued right behind it with the
+  // same time, skipping positions already passed (groups with nothing to send).
+  sign_queue_.erase(*position);
+  std::vector<SignRequest*> group{&mine};
+  std::size_t total = items.size();
+  std::uint64_t end = *position + 1;
+  for (;;) {
+    if (auto passed = turn_passed_.find(end); passed != turn_passed_.end()) {
+      turn_passed_.erase(passed);
+      ++end;
+      continue;
+    }
+    auto queued = sign_queue_.find(end);
+    if (queued == sign_queue_.end() || queued->second->now != now ||
+        total + queued->second->items->size() > kCombinedItems)
+      break;
+    total += queued->second->items->size();
+    group.push_back(queued->second);
+    sign_queue_.erase(queued);
+    ++end;
+  }
+  lk.unlock();
+  // The positions [position, end) are this signer's now: nobody else signs or passes them.
+  std::vector<protocol::BatchItem> all;
+  std::vector<std::size_t> sizes;
+  if (group.size() > 1) {
+    all.reserve(total);
+    for (SignRequest* r : group) {
+      sizes.push_back(r->items->size());
+      for (auto& item : *r->items) all.push_back(std::move(item));
+    }
+  } else {
+    all = std::move(items);
+  }
+  Result<std::vector<json::object>> signed_all = reject("internal.error", "commands not signed");
+  try {
+    signed_all = outgoing_->sign(std::move(all), now);
+  } catch (const std::exception& e) {
+    signed_all = reject("internal.error", std::string("signing the commands failed: ") + e.what());
+  } catch (...) {
+    signed_all = reject("internal.error", "signing the commands failed");
+  }
+  if (signed_all.ok() && signed_all->size() != total)
+    signed_all = reject("internal.error", "the signer returned " + std::to_string(signed_all->size()) +
+                                              " commands for " + std::to_string(total));
+  lk.lock();
+  // Each waiting group takes its share; then the turn goes on past all of them.
+  std::size_t from = 0;
+  for (std::size_t g = 1; g < group.size(); ++g) {
+    from += sizes[g - 1];
+    if (signed_all.ok()) {
+      std::vector<json::object> share;
+      share.reserve(sizes[g]);
+      for (std::size_t i = 0; i < sizes[g]; ++i) share.push_back(std::move((*signed_all)[from + i]));
+      group[g]->result.emplace(std::move(share));
+    } else {
+      group[g]->result.emplace(signed_all.error());
+    }
+    group[g]->cv.notify_one();
+  }
+  turn_next_ = end;
+  advance_turn_locked();
+  lk.unlock();
+  if (!signed_all.ok() || group.size() == 1) return signed_all;
+  signed_all->resize(sizes[0]);
+  return signed_all;
 }
 
 void Engine::replay_check(std::vector<Pending*>& ps) {
@@ -718,8 +793,7 @@ void Engine::emit(std::vector<Pending*>& applied, std::int64_t now, Turn& turn) 
     for (std::size_t i = 0; i < applied.size(); ++i) applied[i]->d.command = std::move(items[i].message);
     return;
   }
-  turn.wait();
-  auto signed_items = outgoing_->sign(std::move(items), now);
+  auto signed_items = sign_in_turn(turn, std::move(items), now);
   for (std::size_t i = 0; i < applied.size(); ++i) {
     if (signed_items.ok()) applied[i]->d.command = std::move((*signed_items)[i]);
     else applied[i]->d.detail = "applied, but the command could not be signed: " + signed_items.error().code;
@@ -1001,8 +1075,7 @@ FleetDecision Engine::apply_target(const FleetTarget& t, std::int64_t now, const
       items.push_back({setpoint_request(d.evse, d.applied_lo_w, t.duration_s, now, options_.emitted_profile_id),
                        {kSetChargingProfile, d.station, 0}});
     if (outgoing_) {
-      turn.wait();
-      auto signed_items = outgoing_->sign(std::move(items), now);
+      auto signed_items = sign_in_turn(turn, std::move(items), now);
       if (signed_items.ok())
         for (std::size_t i = 0; i < fd.setpoints.size(); ++i) fd.setpoints[i].command = std::move((*signed_items)[i]);
       else {

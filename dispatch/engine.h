@@ -232,9 +232,8 @@ class Engine {
     void pass() {  // once: later passes (and the destructor's) do nothing
       if (position_) engine_.pass_turn(*std::exchange(position_, std::nullopt));
     }
-    void wait() {
-      if (position_) engine_.wait_turn(*position_);
-    }
+    // Hands the position over to whoever passes it from now on (sign_in_turn).
+    std::optional<std::uint64_t> take() { return std::exchange(position_, std::nullopt); }
 
    private:
     Engine& engine_;
@@ -243,6 +242,14 @@ class Engine {
   // Builds the applied decisions' commands and, with an OutgoingSigner, signs them in
   // their turn (unsigned commands carry no number and need no turn).
   void emit(std::vector<Pending*>& applied, std::int64_t now, Turn& turn);
+  // Signs `items` with the OutgoingSigner in the turn's position, and passes it. The
+  // group whose turn it is signs, in one batch, its own items and those of the groups
+  // queued right behind it (positions in a row, up to kCombinedItems): one HSM
+  // signature for all of them, numbered in the order of their positions. The others
+  // wait for their share. A turn without a position (no store) signs at once.
+  Result<std::vector<boost::json::object>> sign_in_turn(Turn& turn, std::vector<protocol::BatchItem> items,
+                                                        std::int64_t now);
+  static constexpr std::size_t kCombinedItems = 1024;
   // The decisions' audit entry (none when auditing is off).
   std::optional<store::AuditEvent> audit_event(const std::vector<const Decision*>& ds, const char* action) const;
   void replay_check(std::vector<Pending*>& ps);  // against the sequence numbers known accepted
@@ -275,8 +282,8 @@ class Engine {
   // Commands leave in the order their groups were decided (by position), so that the
   // sequence numbers they are signed with follow it and a station keeps the newest.
   // Every position is passed exactly once, whether its group emits or not.
-  void wait_turn(std::uint64_t position);
   void pass_turn(std::uint64_t position);
+  void advance_turn_locked();  // past the positions passed ahead of their turn; wakes the next
   void undo_group_locked(const std::vector<Pending*>& decided);
   void forget_session_locked(const std::string& ev);
   store::Store::DispatchEvseState snapshot_locked(const std::string& key, const EvseState& st) const;
@@ -319,6 +326,13 @@ class Engine {
   std::uint64_t turn_next_ = 0;          // the position whose commands may leave now
   std::set<std::uint64_t> turn_passed_;  // positions passed ahead of their turn
   std::map<std::uint64_t, std::condition_variable*> turn_waiters_;  // position -> its waiter
+  struct SignRequest {  // a group's commands waiting for its turn to be signed (sign_in_turn)
+    std::vector<protocol::BatchItem>* items = nullptr;
+    std::int64_t now = 0;
+    std::optional<Result<std::vector<boost::json::object>>> result;  // set by the group that signed them
+    std::condition_variable cv;
+  };
+  std::map<std::uint64_t, SignRequest*> sign_queue_;  // by position, under turn_mu_
 
   std::mutex seq_mu_;
   std::unordered_map<std::string, std::uint64_t> accepted_seq_;  // signer \n station -> last accepted (cache of the store)

@@ -1241,3 +1241,123 @@ TEST_CASE("a store that throws or never answers leaves no group in flight and no
     }
   }
 }
+
+namespace {
+// Holds every sign call at a gate until opened (counting the calls and their sizes);
+// with `refuse`, every call after the first is refused.
+class GatedSigner final : public OutgoingSigner {
+ public:
+  GatedSigner(OutgoingSigner& inner, bool refuse) : inner_(inner), refuse_(refuse) {}
+  Result<std::vector<json::object>> sign(std::vector<protocol::BatchItem> items, std::int64_t now) override {
+    int call = 0;
+    {
+      std::unique_lock lk(mu_);
+      call = ++calls_;
+      sizes_.push_back(items.size());
+      cv_.notify_all();
+      cv_.wait(lk, [&] { return open_; });
+    }
+    if (refuse_ && call > 1) return reject("hsm.sign_failed", "refused by the test");
+    return inner_.sign(std::move(items), now);
+  }
+  void open() {
+    std::lock_guard g(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool wait_for_calls(int n) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, std::chrono::seconds(20), [&] { return calls_ >= n; });
+  }
+  std::vector<std::size_t> sizes() {
+    std::lock_guard g(mu_);
+    return sizes_;
+  }
+
+ private:
+  OutgoingSigner& inner_;
+  const bool refuse_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int calls_ = 0;
+  std::vector<std::size_t> sizes_;
+};
+}  // namespace
+
+TEST_CASE("groups waiting for their turn share one daemon signature, and a refused one holds up no later group") {
+  Fixture f;
+  const bool refuse = GENERATE(false, true);
+  INFO((refuse ? "the shared signature is refused" : "the shared signature is made"));
+  constexpr int kStations = 8;
+  std::string yaml =
+      "sites:\n  - id: W\n    import_limit_w: 1000000\n    export_limit_w: 1000000\n    policy: clamp\n    stations:\n";
+  for (int i = 0; i < kStations; ++i)
+    yaml += "      - id: CW-" + std::to_string(i) +
+            "\n        aggregator: Fleet\n        evses:\n          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}\n";
+  auto fleet = load_fleet_yaml_text(yaml, "fleet");
+  REQUIRE(fleet.ok());
+  GatedSigner gated(f.outgoing, refuse);
+  Engine engine(std::move(*fleet), f.resolver, *f.pki.store, EngineOptions{}, &gated);
+  std::vector<json::object> msgs;
+  for (int i = 0; i < kStations; ++i) {
+    const std::string station = "CW-" + std::to_string(i);
+    REQUIRE(engine.start_session(ev("EV-W" + std::to_string(i), station, 1, f.now)).ok());
+    msgs.push_back(f.sign(request(1, "CentralSetpoint", 1000.0 + i), station, f.fleet_signer));
+  }
+  std::vector<Decision> ds(kStations);
+  std::vector<std::thread> ts;
+  // The first group takes the daemon's key (held at the gate); the others are decided
+  // and recorded meanwhile and queue behind it.
+  ts.emplace_back([&] { ds[0] = engine.submit(msgs[0], f.now); });
+  REQUIRE(gated.wait_for_calls(1));
+  for (int i = 1; i < kStations; ++i) ts.emplace_back([&, i] { ds[i] = engine.submit(msgs[i], f.now); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (engine.decisions(100).size() < static_cast<std::size_t>(kStations) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // from the decision log to the signing queue
+  gated.open();
+  for (auto& t : ts) t.join();
+
+  // One signature for the first group and (all or nearly all) the rest in one more,
+  // where one call per group was made before.
+  const auto sizes = gated.sizes();
+  INFO("sign calls of sizes " << json::serialize(json::value_from(sizes)));
+  CHECK(sizes.size() >= 2);
+  CHECK(sizes.size() <= 3);
+  std::size_t items = 0;
+  for (auto n : sizes) items += n;
+  CHECK(items == kStations);
+  protocol::PkiSignerResolver station_resolver(*f.pki.ca);
+  struct Accept : protocol::ReplayGuard {
+    Status accept(const std::string&, const std::string&, std::uint64_t) override { return Ok{}; }
+  } accept;
+  for (int i = 0; i < kStations; ++i) {
+    INFO(describe(ds[i]));
+    CHECK(ds[i].reason == kApplied);
+    // A refused signature leaves the groups applied (they are recorded) but without a
+    // command: every group that shared it.
+    if (refuse && i > 0) {
+      CHECK_FALSE(ds[i].command);
+      CHECK(ds[i].detail.find("could not be signed: hsm.sign_failed") != std::string::npos);
+      continue;
+    }
+    REQUIRE(ds[i].command);
+    // Each command, alone or as one entry of the shared batch, verifies at its station.
+    protocol::VerifyOptions o;
+    o.now = f.now;
+    o.station = "CW-" + std::to_string(i);
+    o.action = "SetChargingProfile";
+    auto v = protocol::verify_command(*ds[i].command, o, station_resolver, accept);
+    INFO((v.ok() ? "" : v.error().code + ": " + v.error().message));
+    CHECK(v.ok());
+  }
+  if (refuse) {
+    // The turn went on past the refused groups: a later one is signed at once (this
+    // signer refuses it, but it is asked, and nothing waits).
+    Decision later = engine.submit(f.sign(request(1, "CentralSetpoint", 500.0), "CW-0", f.fleet_signer), f.now);
+    CHECK(later.reason == kApplied);
+    CHECK(gated.sizes().size() == sizes.size() + 1);
+  }
+}
