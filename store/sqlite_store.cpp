@@ -142,7 +142,8 @@ void SqliteStore::writer_loop() {
     results.reserve(batch.size());
     Status commit_status = Ok{};
     try {
-      writer_db_.exec("BEGIN IMMEDIATE");
+      // Prepared once (the statement cache): sqlite3_exec would parse them at every commit.
+      writer_db_.prepared("BEGIN IMMEDIATE")->step();
       for (auto& job : batch) {
         if (job->chain && job->chain->refuses(job->position)) {
           results.push_back(reject("store.chain_broken", "not written: an earlier write it builds on was not recorded"));
@@ -165,7 +166,7 @@ void SqliteStore::writer_loop() {
         writer_db_.prepared("RELEASE job")->step();
         results.push_back(std::move(st));
       }
-      writer_db_.exec("COMMIT");
+      writer_db_.prepared("COMMIT")->step();
       ++commits_;
     } catch (const std::exception& e) {
       sqlite3_exec(writer_db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
