@@ -420,82 +420,95 @@ void Engine::advance_turn_locked() {
 
 Result<std::vector<json::object>> Engine::sign_in_turn(Turn& turn, std::vector<protocol::BatchItem> items,
                                                        std::int64_t now) {
-  const std::optional<std::uint64_t> position = turn.take();
+  const std::optional<std::uint64_t> position = turn.position();
   if (!position) return outgoing_->sign(std::move(items), now);
   SignRequest mine;
   mine.items = &items;
   mine.now = now;
   std::unique_lock lk(turn_mu_);
-  sign_queue_[*position] = &mine;
-  turn_waiters_[*position] = &mine.cv;
+  try {
+    sign_queue_[*position] = &mine;
+    turn_waiters_[*position] = &mine.cv;
+  } catch (...) {
+    sign_queue_.erase(*position);
+    turn_waiters_.erase(*position);
+    throw;  // the turn still holds its position: passed on the way out
+  }
+  (void)turn.take();  // from here on, passed below or by the group that signs for this one
   mine.cv.wait(lk, [&] { return mine.result.has_value() || turn_next_ == *position; });
   turn_waiters_.erase(*position);
   if (mine.result) return std::move(*mine.result);  // signed by the group ahead of it, its turn passed
   // Its turn: it signs for itself and for the groups queued right behind it with the
-  // same time, skipping positions already passed (groups with nothing to send).
+  // same time, skipping positions already passed (groups with nothing to send). Whatever
+  // goes wrong, every group it took gets an answer and the turn goes on past them.
   sign_queue_.erase(*position);
-  std::vector<SignRequest*> group{&mine};
-  std::size_t total = items.size();
-  std::uint64_t end = *position + 1;
-  for (;;) {
-    if (auto passed = turn_passed_.find(end); passed != turn_passed_.end()) {
-      turn_passed_.erase(passed);
-      ++end;
-      continue;
-    }
-    auto queued = sign_queue_.find(end);
-    if (queued == sign_queue_.end() || queued->second->now != now ||
-        total + queued->second->items->size() > kCombinedItems)
-      break;
-    total += queued->second->items->size();
-    group.push_back(queued->second);
-    sign_queue_.erase(queued);
-    ++end;
-  }
-  lk.unlock();
-  // The positions [position, end) are this signer's now: nobody else signs or passes them.
-  std::vector<protocol::BatchItem> all;
+  std::vector<SignRequest*> group;
   std::vector<std::size_t> sizes;
-  if (group.size() > 1) {
-    all.reserve(total);
-    for (SignRequest* r : group) {
-      sizes.push_back(r->items->size());
-      for (auto& item : *r->items) all.push_back(std::move(item));
-    }
-  } else {
-    all = std::move(items);
-  }
-  Result<std::vector<json::object>> signed_all = reject("internal.error", "commands not signed");
+  std::size_t total = items.size();
+  std::uint64_t end = *position + 1;  // [position, end): this signer's positions
+  Result<std::vector<json::object>> signed_all = reject("internal.error", "the commands were not signed");
   try {
+    group.reserve(8);
+    sizes.reserve(8);
+    group.push_back(&mine);
+    sizes.push_back(items.size());
+    for (;;) {
+      if (auto passed = turn_passed_.find(end); passed != turn_passed_.end()) {
+        turn_passed_.erase(passed);
+        ++end;
+        continue;
+      }
+      auto queued = sign_queue_.find(end);
+      if (queued == sign_queue_.end() || queued->second->now != now ||
+          total + queued->second->items->size() > kCombinedItems)
+        break;
+      group.push_back(queued->second);  // (taken from the queue only once it is in the group)
+      sizes.push_back(queued->second->items->size());
+      total += queued->second->items->size();
+      sign_queue_.erase(queued);
+      ++end;
+    }
+    lk.unlock();
+    std::vector<protocol::BatchItem> all;
+    if (group.size() > 1) {
+      all.reserve(total);
+      for (SignRequest* r : group)
+        for (auto& item : *r->items) all.push_back(std::move(item));
+    } else {
+      all = std::move(items);
+    }
     signed_all = outgoing_->sign(std::move(all), now);
+    if (signed_all.ok() && signed_all->size() != total)
+      signed_all = reject("internal.error", "the signer returned " + std::to_string(signed_all->size()) +
+                                                " commands for " + std::to_string(total));
   } catch (const std::exception& e) {
     signed_all = reject("internal.error", std::string("signing the commands failed: ") + e.what());
   } catch (...) {
     signed_all = reject("internal.error", "signing the commands failed");
   }
-  if (signed_all.ok() && signed_all->size() != total)
-    signed_all = reject("internal.error", "the signer returned " + std::to_string(signed_all->size()) +
-                                              " commands for " + std::to_string(total));
-  lk.lock();
-  // Each waiting group takes its share; then the turn goes on past all of them.
-  std::size_t from = 0;
+  if (!lk.owns_lock()) lk.lock();
+  // Each group it took gets its share (or the error); then the turn goes on past them.
+  std::size_t from = sizes.empty() ? 0 : sizes[0];
   for (std::size_t g = 1; g < group.size(); ++g) {
-    from += sizes[g - 1];
-    if (signed_all.ok()) {
-      std::vector<json::object> share;
-      share.reserve(sizes[g]);
-      for (std::size_t i = 0; i < sizes[g]; ++i) share.push_back(std::move((*signed_all)[from + i]));
-      group[g]->result.emplace(std::move(share));
-    } else {
-      group[g]->result.emplace(signed_all.error());
+    try {
+      if (!signed_all.ok()) {
+        group[g]->result.emplace(signed_all.error());
+      } else {
+        std::vector<json::object> share;
+        share.reserve(sizes[g]);
+        for (std::size_t i = 0; i < sizes[g]; ++i) share.push_back(std::move((*signed_all)[from + i]));
+        group[g]->result.emplace(std::move(share));
+      }
+    } catch (...) {
+      group[g]->result.emplace(Rejection{"internal.error", "the signed commands could not be handed over"});
     }
+    from += sizes[g];
     group[g]->cv.notify_one();
   }
   turn_next_ = end;
   advance_turn_locked();
   lk.unlock();
-  if (!signed_all.ok() || group.size() == 1) return signed_all;
-  signed_all->resize(sizes[0]);
+  if (signed_all.ok() && group.size() > 1) signed_all->resize(sizes[0]);
   return signed_all;
 }
 

@@ -232,6 +232,7 @@ class Engine {
     void pass() {  // once: later passes (and the destructor's) do nothing
       if (position_) engine_.pass_turn(*std::exchange(position_, std::nullopt));
     }
+    std::optional<std::uint64_t> position() const { return position_; }
     // Hands the position over to whoever passes it from now on (sign_in_turn).
     std::optional<std::uint64_t> take() { return std::exchange(position_, std::nullopt); }
 
