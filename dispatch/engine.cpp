@@ -450,8 +450,8 @@ Result<std::vector<json::object>> Engine::sign_in_turn(Turn& turn, std::vector<p
   try {
     group.reserve(8);
     sizes.reserve(8);
+    sizes.push_back(items.size());  // (before group: a group's size is there once it is)
     group.push_back(&mine);
-    sizes.push_back(items.size());
     for (;;) {
       if (auto passed = turn_passed_.find(end); passed != turn_passed_.end()) {
         turn_passed_.erase(passed);
@@ -462,8 +462,8 @@ Result<std::vector<json::object>> Engine::sign_in_turn(Turn& turn, std::vector<p
       if (queued == sign_queue_.end() || queued->second->now != now ||
           total + queued->second->items->size() > kCombinedItems)
         break;
-      group.push_back(queued->second);  // (taken from the queue only once it is in the group)
       sizes.push_back(queued->second->items->size());
+      group.push_back(queued->second);  // (taken from the queue only once it is in the group)
       total += queued->second->items->size();
       sign_queue_.erase(queued);
       ++end;
@@ -1230,6 +1230,11 @@ Result<SiteStatus> Engine::site_status(const std::string& site, std::int64_t now
     }
   }
   return out;
+}
+
+std::size_t Engine::groups_waiting_to_sign() const {
+  std::lock_guard g(turn_mu_);
+  return sign_queue_.size();
 }
 
 std::vector<Decision> Engine::decisions(std::size_t max) const {

@@ -183,6 +183,8 @@ class Engine {
   Result<SiteStatus> site_status(const std::string& site, std::int64_t now);
   Result<std::vector<EvseStatus>> station_status(const std::string& station, std::int64_t now);
   std::vector<Decision> decisions(std::size_t max) const;  // newest last
+  // Groups whose commands wait for their turn to be signed (sign_in_turn).
+  std::size_t groups_waiting_to_sign() const;
   Fleet fleet() const;
   const EngineOptions& options() const { return options_; }
 
@@ -323,7 +325,7 @@ class Engine {
   std::shared_ptr<store::Store::WriteChain> chain_ = std::make_shared<store::Store::WriteChain>();
   std::uint64_t next_position_ = 0;  // under order_mu_
   std::condition_variable settled_cv_;  // with mu_: a group left flight
-  std::mutex turn_mu_;
+  mutable std::mutex turn_mu_;
   std::uint64_t turn_next_ = 0;          // the position whose commands may leave now
   std::set<std::uint64_t> turn_passed_;  // positions passed ahead of their turn
   std::map<std::uint64_t, std::condition_variable*> turn_waiters_;  // position -> its waiter

@@ -1243,11 +1243,12 @@ TEST_CASE("a store that throws or never answers leaves no group in flight and no
 }
 
 namespace {
+enum class SignFault { None, Refuse, Throw };
 // Holds every sign call at a gate until opened (counting the calls and their sizes);
-// with `refuse`, every call after the first is refused.
+// every call after the first is refused or throws, as asked.
 class GatedSigner final : public OutgoingSigner {
  public:
-  GatedSigner(OutgoingSigner& inner, bool refuse) : inner_(inner), refuse_(refuse) {}
+  GatedSigner(OutgoingSigner& inner, SignFault fault) : inner_(inner), fault_(fault) {}
   Result<std::vector<json::object>> sign(std::vector<protocol::BatchItem> items, std::int64_t now) override {
     int call = 0;
     {
@@ -1257,7 +1258,8 @@ class GatedSigner final : public OutgoingSigner {
       cv_.notify_all();
       cv_.wait(lk, [&] { return open_; });
     }
-    if (refuse_ && call > 1) return reject("hsm.sign_failed", "refused by the test");
+    if (call > 1 && fault_ == SignFault::Refuse) return reject("hsm.sign_failed", "refused by the test");
+    if (call > 1 && fault_ == SignFault::Throw) throw std::runtime_error("thrown by the test");
     return inner_.sign(std::move(items), now);
   }
   void open() {
@@ -1276,19 +1278,20 @@ class GatedSigner final : public OutgoingSigner {
 
  private:
   OutgoingSigner& inner_;
-  const bool refuse_;
+  const SignFault fault_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = false;
   int calls_ = 0;
   std::vector<std::size_t> sizes_;
 };
+
 }  // namespace
 
-TEST_CASE("groups waiting for their turn share one daemon signature, and a refused one holds up no later group") {
+TEST_CASE("groups waiting for their turn share one daemon signature, and a failed one holds up no later group") {
   Fixture f;
-  const bool refuse = GENERATE(false, true);
-  INFO((refuse ? "the shared signature is refused" : "the shared signature is made"));
+  const SignFault fault = GENERATE(SignFault::None, SignFault::Refuse, SignFault::Throw);
+  INFO("fault " << static_cast<int>(fault));
   constexpr int kStations = 8;
   std::string yaml =
       "sites:\n  - id: W\n    import_limit_w: 1000000\n    export_limit_w: 1000000\n    policy: clamp\n    stations:\n";
@@ -1297,67 +1300,83 @@ TEST_CASE("groups waiting for their turn share one daemon signature, and a refus
             "\n        aggregator: Fleet\n        evses:\n          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}\n";
   auto fleet = load_fleet_yaml_text(yaml, "fleet");
   REQUIRE(fleet.ok());
-  GatedSigner gated(f.outgoing, refuse);
+  GatedSigner gated(f.outgoing, fault);
   Engine engine(std::move(*fleet), f.resolver, *f.pki.store, EngineOptions{}, &gated);
-  std::vector<json::object> msgs;
+  // Submissions: one to each station, a second to CW-7, and a last one to CW-6 decided
+  // a second later (not signed with the others: its commands carry another time).
+  struct Submission {
+    std::string station;
+    std::int64_t now;
+  };
+  std::vector<Submission> subs;
   for (int i = 0; i < kStations; ++i) {
-    const std::string station = "CW-" + std::to_string(i);
-    REQUIRE(engine.start_session(ev("EV-W" + std::to_string(i), station, 1, f.now)).ok());
-    msgs.push_back(f.sign(request(1, "CentralSetpoint", 1000.0 + i), station, f.fleet_signer));
+    subs.push_back({"CW-" + std::to_string(i), f.now});
+    REQUIRE(engine.start_session(ev("EV-W" + std::to_string(i), subs.back().station, 1, f.now)).ok());
   }
-  std::vector<Decision> ds(kStations);
+  subs.push_back({"CW-7", f.now});
+  subs.push_back({"CW-6", f.now + 1});
+  std::vector<json::object> msgs;
+  for (std::size_t i = 0; i < subs.size(); ++i)
+    msgs.push_back(f.sign(request(1, "CentralSetpoint", 1000.0 + static_cast<double>(i)), subs[i].station, f.fleet_signer));
+  std::vector<Decision> ds(subs.size());
   std::vector<std::thread> ts;
-  // The first group takes the daemon's key (held at the gate); the others are decided
-  // and recorded meanwhile and queue behind it.
-  ts.emplace_back([&] { ds[0] = engine.submit(msgs[0], f.now); });
+  auto launch = [&](std::size_t i) { ts.emplace_back([&, i] { ds[i] = engine.submit(msgs[i], subs[i].now); }); };
+  // The first group takes the daemon's key (held at the gate); each other one is
+  // decided, recorded and queued behind it before the next is handed in, so the
+  // positions follow the list.
+  launch(0);
   REQUIRE(gated.wait_for_calls(1));
-  for (int i = 1; i < kStations; ++i) ts.emplace_back([&, i] { ds[i] = engine.submit(msgs[i], f.now); });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (engine.decisions(100).size() < static_cast<std::size_t>(kStations) &&
-         std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // from the decision log to the signing queue
+  for (std::size_t i = 1; i < subs.size(); ++i) {
+    launch(i);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (engine.groups_waiting_to_sign() < i && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    REQUIRE(engine.groups_waiting_to_sign() == i);
+  }
   gated.open();
   for (auto& t : ts) t.join();
+  CHECK(engine.groups_waiting_to_sign() == 0);
 
-  // One signature for the first group and (all or nearly all) the rest in one more,
-  // where one call per group was made before.
-  const auto sizes = gated.sizes();
-  INFO("sign calls of sizes " << json::serialize(json::value_from(sizes)));
-  CHECK(sizes.size() >= 2);
-  CHECK(sizes.size() <= 3);
-  std::size_t items = 0;
-  for (auto n : sizes) items += n;
-  CHECK(items == kStations);
+  // One signature for the first, one for the eight of the same second, one for the last:
+  // eleven groups were ten signatures before.
+  CHECK(gated.sizes() == std::vector<std::size_t>{1, 8, 1});
   protocol::PkiSignerResolver station_resolver(*f.pki.ca);
   struct Accept : protocol::ReplayGuard {
     Status accept(const std::string&, const std::string&, std::uint64_t) override { return Ok{}; }
   } accept;
-  for (int i = 0; i < kStations; ++i) {
-    INFO(describe(ds[i]));
+  std::vector<std::uint64_t> seq(subs.size(), 0);  // the verified number of each command
+  const char* failed = fault == SignFault::Refuse ? "could not be signed: hsm.sign_failed"
+                                                  : "could not be signed: internal.error";
+  for (std::size_t i = 0; i < subs.size(); ++i) {
+    INFO(i << ": " << describe(ds[i]));
     CHECK(ds[i].reason == kApplied);
-    // A refused signature leaves the groups applied (they are recorded) but without a
-    // command: every group that shared it.
-    if (refuse && i > 0) {
+    // A failed signature leaves the groups that shared it applied (they are recorded)
+    // but without a command.
+    if (fault != SignFault::None && i > 0) {
       CHECK_FALSE(ds[i].command);
-      CHECK(ds[i].detail.find("could not be signed: hsm.sign_failed") != std::string::npos);
+      CHECK(ds[i].detail.find(failed) != std::string::npos);
       continue;
     }
     REQUIRE(ds[i].command);
     // Each command, alone or as one entry of the shared batch, verifies at its station.
     protocol::VerifyOptions o;
-    o.now = f.now;
-    o.station = "CW-" + std::to_string(i);
+    o.now = subs[i].now;
+    o.station = subs[i].station;
     o.action = "SetChargingProfile";
     auto v = protocol::verify_command(*ds[i].command, o, station_resolver, accept);
     INFO((v.ok() ? "" : v.error().code + ": " + v.error().message));
-    CHECK(v.ok());
+    REQUIRE(v.ok());
+    seq[i] = v->claims.seq;
   }
-  if (refuse) {
-    // The turn went on past the refused groups: a later one is signed at once (this
-    // signer refuses it, but it is asked, and nothing waits).
+  if (fault == SignFault::None) {
+    // Numbered in the order of the groups: CW-7's second command is the newer, and
+    // CW-6's command of the next second comes after its first.
+    CHECK(seq[7] < seq[8]);
+    CHECK(seq[6] < seq[9]);
+  } else {
+    // The turn went on past the failed groups: a later one is asked at once.
     Decision later = engine.submit(f.sign(request(1, "CentralSetpoint", 500.0), "CW-0", f.fleet_signer), f.now);
     CHECK(later.reason == kApplied);
-    CHECK(gated.sizes().size() == sizes.size() + 1);
+    CHECK(gated.sizes().size() == 4);
   }
 }
