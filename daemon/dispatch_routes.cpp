@@ -393,6 +393,13 @@ std::string DispatchService::metrics_text() const {
   for (const auto& [key, n] : decisions_)
     out += "gridtrust_dispatch_decisions_total{outcome=\"" + key.first + "\",reason=\"" + key.second + "\"} " +
            std::to_string(n) + "\n";
+  // Grows when the daemon's key signs slower than groups are recorded (a slow or busy HSM).
+  out +=
+      "# HELP gridtrust_dispatch_groups_waiting_to_sign Decided and recorded groups whose commands wait for their "
+      "turn to be signed.\n"
+      "# TYPE gridtrust_dispatch_groups_waiting_to_sign gauge\n"
+      "gridtrust_dispatch_groups_waiting_to_sign " +
+      std::to_string(runtime_.engine().groups_waiting_to_sign()) + "\n";
   return out;
 }
 
