@@ -1302,44 +1302,62 @@ TEST_CASE("groups waiting for their turn share one daemon signature, and a faile
   REQUIRE(fleet.ok());
   GatedSigner gated(f.outgoing, fault);
   Engine engine(std::move(*fleet), f.resolver, *f.pki.store, EngineOptions{}, &gated);
-  // Submissions: one to each station, a second to CW-7, and a last one to CW-6 decided
-  // a second later (not signed with the others: its commands carry another time).
+  // Submissions: one to each station; one from another aggregator's signer (rejected:
+  // nothing to sign, its turn passed between two groups that wait); a second to CW-7;
+  // a last one to CW-6 decided a second later (not signed with the others: its commands
+  // carry another time). Then a fleet target, also a second later.
   struct Submission {
     std::string station;
     std::int64_t now;
+    bool foreign = false;
   };
   std::vector<Submission> subs;
   for (int i = 0; i < kStations; ++i) {
     subs.push_back({"CW-" + std::to_string(i), f.now});
     REQUIRE(engine.start_session(ev("EV-W" + std::to_string(i), subs.back().station, 1, f.now)).ok());
   }
+  subs.push_back({"CW-3", f.now, true});
   subs.push_back({"CW-7", f.now});
   subs.push_back({"CW-6", f.now + 1});
   std::vector<json::object> msgs;
   for (std::size_t i = 0; i < subs.size(); ++i)
-    msgs.push_back(f.sign(request(1, "CentralSetpoint", 1000.0 + static_cast<double>(i)), subs[i].station, f.fleet_signer));
+    msgs.push_back(f.sign(request(1, "CentralSetpoint", 1000.0 + static_cast<double>(i)), subs[i].station,
+                          subs[i].foreign ? f.other_signer : f.fleet_signer));
   std::vector<Decision> ds(subs.size());
   std::vector<std::thread> ts;
   auto launch = [&](std::size_t i) { ts.emplace_back([&, i] { ds[i] = engine.submit(msgs[i], subs[i].now); }); };
   // The first group takes the daemon's key (held at the gate); each other one is
   // decided, recorded and queued behind it before the next is handed in, so the
   // positions follow the list.
+  std::size_t waiting = 0;
+  auto settle = [&](std::size_t decided) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while ((engine.decisions(100).size() < decided || engine.groups_waiting_to_sign() < waiting) &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    REQUIRE(engine.decisions(100).size() == decided);
+    REQUIRE(engine.groups_waiting_to_sign() == waiting);
+  };
   launch(0);
   REQUIRE(gated.wait_for_calls(1));
   for (std::size_t i = 1; i < subs.size(); ++i) {
     launch(i);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (engine.groups_waiting_to_sign() < i && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    REQUIRE(engine.groups_waiting_to_sign() == i);
+    if (!subs[i].foreign) ++waiting;
+    settle(i + 1);
   }
+  const FleetTarget target{"w", 3000, {"CW-0", "CW-1"}, 60};
+  FleetDecision fd;
+  ts.emplace_back([&] { fd = engine.apply_target(target, f.now + 1); });
+  ++waiting;
+  settle(subs.size() + 1);
   gated.open();
   for (auto& t : ts) t.join();
   CHECK(engine.groups_waiting_to_sign() == 0);
 
-  // One signature for the first, one for the eight of the same second, one for the last:
-  // eleven groups were ten signatures before.
-  CHECK(gated.sizes() == std::vector<std::size_t>{1, 8, 1});
+  // One signature for the first group, one for the eight of the same second (past the
+  // rejected one's position), one for the last setpoint and the target's two commands:
+  // three where there were eleven before.
+  CHECK(gated.sizes() == std::vector<std::size_t>{1, 8, 3});
   protocol::PkiSignerResolver station_resolver(*f.pki.ca);
   struct Accept : protocol::ReplayGuard {
     Status accept(const std::string&, const std::string&, std::uint64_t) override { return Ok{}; }
@@ -1349,6 +1367,11 @@ TEST_CASE("groups waiting for their turn share one daemon signature, and a faile
                                                   : "could not be signed: internal.error";
   for (std::size_t i = 0; i < subs.size(); ++i) {
     INFO(i << ": " << describe(ds[i]));
+    if (subs[i].foreign) {
+      CHECK(ds[i].reason == "dispatch.wrong_aggregator");
+      CHECK_FALSE(ds[i].command);
+      continue;
+    }
     CHECK(ds[i].reason == kApplied);
     // A failed signature leaves the groups that shared it applied (they are recorded)
     // but without a command.
@@ -1368,11 +1391,32 @@ TEST_CASE("groups waiting for their turn share one daemon signature, and a faile
     REQUIRE(v.ok());
     seq[i] = v->claims.seq;
   }
+  // The target's two commands went out with the last setpoint, after the stations'
+  // earlier ones.
+  INFO(json::serialize(fd.to_json()));
+  CHECK(fd.reason == kApplied);
+  REQUIRE(fd.setpoints.size() == 2);
+  for (const auto& d : fd.setpoints) {
+    if (fault != SignFault::None) {
+      CHECK_FALSE(d.command);
+      continue;
+    }
+    REQUIRE(d.command);
+    protocol::VerifyOptions o;
+    o.now = f.now + 1;
+    o.station = d.station;
+    o.action = "SetChargingProfile";
+    auto v = protocol::verify_command(*d.command, o, station_resolver, accept);
+    INFO((v.ok() ? "" : v.error().code + ": " + v.error().message));
+    REQUIRE(v.ok());
+    CHECK(v->claims.seq > seq[d.station == "CW-0" ? 0 : 1]);
+  }
+  if (fault != SignFault::None) CHECK(fd.detail.find("could not be signed") != std::string::npos);
   if (fault == SignFault::None) {
     // Numbered in the order of the groups: CW-7's second command is the newer, and
     // CW-6's command of the next second comes after its first.
-    CHECK(seq[7] < seq[8]);
-    CHECK(seq[6] < seq[9]);
+    CHECK(seq[7] < seq[9]);
+    CHECK(seq[6] < seq[10]);
   } else {
     // The turn went on past the failed groups: a later one is asked at once.
     Decision later = engine.submit(f.sign(request(1, "CentralSetpoint", 500.0), "CW-0", f.fleet_signer), f.now);
