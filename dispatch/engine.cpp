@@ -460,7 +460,7 @@ Result<std::vector<json::object>> Engine::sign_in_turn(Turn& turn, std::vector<p
       }
       auto queued = sign_queue_.find(end);
       if (queued == sign_queue_.end() || queued->second->now != now ||
-          total + queued->second->items->size() > kCombinedItems)
+          total + queued->second->items->size() > options_.max_shared_signature)
         break;
       sizes.push_back(queued->second->items->size());
       group.push_back(queued->second);  // (taken from the queue only once it is in the group)

@@ -118,8 +118,11 @@ struct EngineOptions {
   std::string actor = "daemon:dispatch";
   bool audit = true;
   std::size_t decision_log_size = 10000;
-  int emitted_profile_id = 900;
-  bool emit_commands = true;  // false: decide only (the simulation)  // chargingProfile.id of profiles built for fleet targets
+  int emitted_profile_id = 900;  // chargingProfile.id of profiles built for fleet targets
+  bool emit_commands = true;  // false: decide only (the simulation)
+  // Commands of groups waiting for their turn signed together under one signature, at
+  // most (a group larger than this is still signed whole, alone).
+  std::size_t max_shared_signature = 1024;
 };
 
 struct EvseStatus {
@@ -247,12 +250,11 @@ class Engine {
   void emit(std::vector<Pending*>& applied, std::int64_t now, Turn& turn);
   // Signs `items` with the OutgoingSigner in the turn's position, and passes it. The
   // group whose turn it is signs, in one batch, its own items and those of the groups
-  // queued right behind it (positions in a row, up to kCombinedItems): one HSM
+  // queued right behind it (positions in a row, up to max_shared_signature): one HSM
   // signature for all of them, numbered in the order of their positions. The others
   // wait for their share. A turn without a position (no store) signs at once.
   Result<std::vector<boost::json::object>> sign_in_turn(Turn& turn, std::vector<protocol::BatchItem> items,
                                                         std::int64_t now);
-  static constexpr std::size_t kCombinedItems = 1024;
   // The decisions' audit entry (none when auditing is off).
   std::optional<store::AuditEvent> audit_event(const std::vector<const Decision*>& ds, const char* action) const;
   void replay_check(std::vector<Pending*>& ps);  // against the sequence numbers known accepted

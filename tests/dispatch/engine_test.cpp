@@ -1424,3 +1424,45 @@ TEST_CASE("groups waiting for their turn share one daemon signature, and a faile
     CHECK(gated.sizes().size() == 4);
   }
 }
+
+TEST_CASE("a shared signature takes no more commands than max_shared_signature") {
+  Fixture f;
+  constexpr int kStations = 8;
+  std::string yaml =
+      "sites:\n  - id: W\n    import_limit_w: 1000000\n    export_limit_w: 1000000\n    policy: clamp\n    stations:\n";
+  for (int i = 0; i < kStations; ++i)
+    yaml += "      - id: CW-" + std::to_string(i) +
+            "\n        aggregator: Fleet\n        evses:\n          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}\n";
+  auto fleet = load_fleet_yaml_text(yaml, "fleet");
+  REQUIRE(fleet.ok());
+  GatedSigner gated(f.outgoing, SignFault::None);
+  EngineOptions options;
+  options.max_shared_signature = 3;
+  Engine engine(std::move(*fleet), f.resolver, *f.pki.store, options, &gated);
+  std::vector<json::object> msgs;
+  for (int i = 0; i < kStations; ++i) {
+    const std::string station = "CW-" + std::to_string(i);
+    REQUIRE(engine.start_session(ev("EV-W" + std::to_string(i), station, 1, f.now)).ok());
+    msgs.push_back(f.sign(request(1, "CentralSetpoint", 1000.0 + i), station, f.fleet_signer));
+  }
+  std::vector<Decision> ds(kStations);
+  std::vector<std::thread> ts;
+  ts.emplace_back([&] { ds[0] = engine.submit(msgs[0], f.now); });
+  REQUIRE(gated.wait_for_calls(1));
+  for (std::size_t i = 1; i < kStations; ++i) {
+    ts.emplace_back([&, i] { ds[i] = engine.submit(msgs[i], f.now); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (engine.groups_waiting_to_sign() < i && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    REQUIRE(engine.groups_waiting_to_sign() == i);
+  }
+  gated.open();
+  for (auto& t : ts) t.join();
+  // Seven groups of one queued behind the first: three, three and one.
+  CHECK(gated.sizes() == std::vector<std::size_t>{1, 3, 3, 1});
+  for (const auto& d : ds) {
+    INFO(describe(d));
+    CHECK(d.reason == kApplied);
+    CHECK(d.command);
+  }
+}
