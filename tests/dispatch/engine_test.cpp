@@ -1243,6 +1243,16 @@ TEST_CASE("a store that throws or never answers leaves no group in flight and no
 }
 
 namespace {
+// One site with ample limits and `stations` stations CW-0.. of one EVSE each.
+std::string wide_site_yaml(int stations) {
+  std::string yaml =
+      "sites:\n  - id: W\n    import_limit_w: 1000000\n    export_limit_w: 1000000\n    policy: clamp\n    stations:\n";
+  for (int i = 0; i < stations; ++i)
+    yaml += "      - id: CW-" + std::to_string(i) +
+            "\n        aggregator: Fleet\n        evses:\n          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}\n";
+  return yaml;
+}
+
 enum class SignFault { None, Refuse, Throw };
 // Holds every sign call at a gate until opened (counting the calls and their sizes);
 // every call after the first is refused or throws, as asked.
@@ -1293,12 +1303,7 @@ TEST_CASE("groups waiting for their turn share one daemon signature, and a faile
   const SignFault fault = GENERATE(SignFault::None, SignFault::Refuse, SignFault::Throw);
   INFO("fault " << static_cast<int>(fault));
   constexpr int kStations = 8;
-  std::string yaml =
-      "sites:\n  - id: W\n    import_limit_w: 1000000\n    export_limit_w: 1000000\n    policy: clamp\n    stations:\n";
-  for (int i = 0; i < kStations; ++i)
-    yaml += "      - id: CW-" + std::to_string(i) +
-            "\n        aggregator: Fleet\n        evses:\n          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}\n";
-  auto fleet = load_fleet_yaml_text(yaml, "fleet");
+  auto fleet = load_fleet_yaml_text(wide_site_yaml(kStations), "fleet");
   REQUIRE(fleet.ok());
   GatedSigner gated(f.outgoing, fault);
   Engine engine(std::move(*fleet), f.resolver, *f.pki.store, EngineOptions{}, &gated);
@@ -1428,12 +1433,7 @@ TEST_CASE("groups waiting for their turn share one daemon signature, and a faile
 TEST_CASE("a shared signature takes no more commands than max_shared_signature") {
   Fixture f;
   constexpr int kStations = 8;
-  std::string yaml =
-      "sites:\n  - id: W\n    import_limit_w: 1000000\n    export_limit_w: 1000000\n    policy: clamp\n    stations:\n";
-  for (int i = 0; i < kStations; ++i)
-    yaml += "      - id: CW-" + std::to_string(i) +
-            "\n        aggregator: Fleet\n        evses:\n          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}\n";
-  auto fleet = load_fleet_yaml_text(yaml, "fleet");
+  auto fleet = load_fleet_yaml_text(wide_site_yaml(kStations), "fleet");
   REQUIRE(fleet.ok());
   GatedSigner gated(f.outgoing, SignFault::None);
   EngineOptions options;
