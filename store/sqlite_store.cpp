@@ -1,6 +1,7 @@
 #include "store/sqlite_store.h"
 
 #include <cmath>
+#include <string_view>
 
 #include "core/time.h"
 #include "store/audit_chain.h"
@@ -14,6 +15,71 @@ constexpr const char* kAcceptSequence =
     "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('accepted', ?, ?, ?) "
     "ON CONFLICT (direction, signer, station) DO UPDATE SET last = excluded.last "
     "WHERE excluded.last > command_sequences.last";
+
+// A group of dispatch decisions writes a row per sequence number and per EVSE state.
+// One statement per row spent most of the writer's time in SQLite's per-statement
+// work (each statement's own journal, its halt), so the rows go in multi-row
+// statements of kRowChunks[k] rows (the largest that fits what is left), same rows,
+// same order: an upsert of a row sees the rows before it in the same statement.
+constexpr std::size_t kRowChunks[] = {64, 8, 1};
+constexpr std::size_t kChunkKinds = sizeof kRowChunks / sizeof kRowChunks[0];
+
+// The statement text for each chunk size, built once; Database::prepared keys its
+// cache by the text's address, which stays put.
+class MultiRow {
+ public:
+  MultiRow(std::string_view head, std::string_view row, std::string_view tail) {
+    for (std::size_t k = 0; k < kChunkKinds; ++k) {
+      std::string& q = sql_[k];
+      q = head;
+      for (std::size_t i = 0; i < kRowChunks[k]; ++i) {
+        if (i) q += ',';
+        q += row;
+      }
+      q += tail;
+    }
+  }
+  const char* sql(std::size_t kind) const { return sql_[kind].c_str(); }
+
+ private:
+  std::string sql_[kChunkKinds];
+};
+
+// Runs `rows` over `items` in chunks: bind(statement, first parameter, item) binds one
+// row and returns the next parameter; checked(first item, rows) after each chunk.
+template <typename T, typename Bind, typename Check>
+Status upsert_rows(Database& db, const MultiRow& rows, const std::vector<T>& items, Bind bind, Check checked) {
+  for (std::size_t i = 0; i < items.size();) {
+    std::size_t kind = 0;
+    while (kRowChunks[kind] > items.size() - i) ++kind;
+    const std::size_t n = kRowChunks[kind];
+    auto s = db.prepared(rows.sql(kind));
+    int param = 1;
+    for (std::size_t j = 0; j < n; ++j) param = bind(*s, param, items[i + j]);
+    s->step();
+    GT_TRY(checked(i, n));
+    i += n;
+  }
+  return Ok{};
+}
+
+// kAcceptSequence for many claims: sqlite3_changes() is the number of claims accepted.
+const MultiRow& accept_sequence_rows() {
+  static const MultiRow rows("INSERT INTO command_sequences (direction, signer, station, last) VALUES ",
+                             "('accepted', ?, ?, ?)",
+                             " ON CONFLICT (direction, signer, station) DO UPDATE SET last = excluded.last "
+                             "WHERE excluded.last > command_sequences.last");
+  return rows;
+}
+
+const MultiRow& evse_state_rows() {
+  static const MultiRow rows("INSERT INTO dispatch_evse_state (evse, lo_w, hi_w, until, last_w, last_at, version) VALUES ",
+                             "(?, ?, ?, ?, ?, ?, ?)",
+                             " ON CONFLICT (evse) DO UPDATE SET lo_w = excluded.lo_w, hi_w = excluded.hi_w, "
+                             "until = excluded.until, last_w = excluded.last_w, last_at = excluded.last_at, "
+                             "version = excluded.version");
+  return rows;
+}
 
 constexpr const char* kCertColumns =
     "issuer, serial, profile, subject, not_before, not_after, issued_at, der, key_label, key_id, "
@@ -580,34 +646,29 @@ std::future<Status> SqliteStore::record_dispatch(std::vector<SequenceClaim> clai
       if (st.version > (1ULL << 62) || !std::isfinite(st.lo_w) || !std::isfinite(st.hi_w) ||
           (st.last_w && !std::isfinite(*st.last_w)))
         return reject("usage.bad_value", "EVSE state of " + st.evse + " out of range");
-    if (!claims.empty()) {
-      auto s = db.prepared(
-          kAcceptSequence);
-      for (const auto& c : claims) {
-        s->reset();
-        s->bind(1, c.signer).bind(2, c.station).bind(3, static_cast<std::int64_t>(c.seq));
-        s->step();
-        // The writer rolls this job back: none of it is kept.
-        if (sqlite3_changes(db.handle()) != 1)
-          return reject("conflict.sequence", "sequence " + std::to_string(c.seq) + " of " + c.station +
+    GT_TRY(upsert_rows(
+        db, accept_sequence_rows(), claims,
+        [](Statement& s, int p, const SequenceClaim& c) {
+          s.bind(p, c.signer).bind(p + 1, c.station).bind(p + 2, static_cast<std::int64_t>(c.seq));
+          return p + 3;
+        },
+        [&](std::size_t first, std::size_t n) -> Status {
+          // The writer rolls this job back: none of it is kept.
+          if (static_cast<std::size_t>(sqlite3_changes(db.handle())) == n) return Ok{};
+          return reject("conflict.sequence", "a sequence number of " + claims[first].station +
+                                                 (n > 1 ? " .. " + claims[first + n - 1].station : std::string()) +
                                                  " is not above the last accepted one");
-      }
-    }
-    if (!states.empty()) {
-      auto s = db.prepared(
-          "INSERT INTO dispatch_evse_state (evse, lo_w, hi_w, until, last_w, last_at, version) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?) "
-          "ON CONFLICT (evse) DO UPDATE SET lo_w = excluded.lo_w, hi_w = excluded.hi_w, until = excluded.until, "
-          "last_w = excluded.last_w, last_at = excluded.last_at, version = excluded.version");
-      for (const auto& st : states) {
-        s->reset();
-        s->bind(1, st.evse).bind_real(2, st.lo_w).bind_real(3, st.hi_w).bind(4, st.until);
-        if (st.last_w) s->bind_real(5, *st.last_w);
-        else s->bind_null(5);
-        s->bind(6, st.last_at).bind(7, static_cast<std::int64_t>(st.version));
-        s->step();
-      }
-    }
+        }));
+    GT_TRY(upsert_rows(
+        db, evse_state_rows(), states,
+        [](Statement& s, int p, const DispatchEvseState& st) {
+          s.bind(p, st.evse).bind_real(p + 1, st.lo_w).bind_real(p + 2, st.hi_w).bind(p + 3, st.until);
+          if (st.last_w) s.bind_real(p + 4, *st.last_w);
+          else s.bind_null(p + 4);
+          s.bind(p + 5, st.last_at).bind(p + 6, static_cast<std::int64_t>(st.version));
+          return p + 7;
+        },
+        [](std::size_t, std::size_t) -> Status { return Ok{}; }));
     if (audit) append(db, *audit);
     return Ok{};
   }, std::move(chain), position);

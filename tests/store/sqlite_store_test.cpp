@@ -402,3 +402,75 @@ TEST_CASE("each CRL snapshot takes the next number and the revocations committed
   CHECK(s.crl_snapshot("nobody", "test").error().code == "notfound.issuer");
   CHECK(s.verify_audit()->ok);
 }
+
+TEST_CASE("a large dispatch record is written whole, or not at all when one of its numbers is a replay") {
+  test::TempDir dir;
+  auto st = SqliteStore::open(dir / "t.db");
+  REQUIRE(st.ok());
+  auto& s = **st;
+  // 150 rows: statements of 64, 64, 8, 8 and six of one row.
+  constexpr int kRows = 150;
+  auto group = [](std::uint64_t seq, double w) {
+    std::pair<std::vector<Store::SequenceClaim>, std::vector<Store::DispatchEvseState>> g;
+    for (int i = 0; i < kRows; ++i) {
+      const std::string station = "CS-" + std::to_string(i);
+      g.first.push_back({"signer", station, seq + static_cast<std::uint64_t>(i % 3)});
+      Store::DispatchEvseState d;
+      d.evse = station + "#1";
+      d.lo_w = -w - i;
+      d.hi_w = w + i;
+      d.until = 1000 + i;
+      if (i % 2) d.last_w = w / 2 + i;
+      d.last_at = 500 + i;
+      d.version = seq * 1000 + static_cast<std::uint64_t>(i);
+      g.second.push_back(d);
+    }
+    return g;
+  };
+  auto check_states = [&](std::uint64_t seq, double w) {
+    auto rows = s.dispatch_evse_states();
+    REQUIRE(rows.ok());
+    REQUIRE(rows->size() == kRows);
+    for (const auto& r : *rows) {
+      const int i = std::stoi(r.evse.substr(3));
+      INFO(r.evse);
+      CHECK(r.lo_w == -w - i);
+      CHECK(r.hi_w == w + i);
+      CHECK(r.until == 1000 + i);
+      CHECK(r.last_w.has_value() == (i % 2 == 1));
+      if (r.last_w) CHECK(*r.last_w == w / 2 + i);
+      CHECK(r.last_at == 500 + i);
+      CHECK(r.version == seq * 1000 + static_cast<std::uint64_t>(i));
+    }
+  };
+  auto [claims, states] = group(10, 1000);
+  REQUIRE(s.record_dispatch(claims, states, ev("first")).get().ok());
+  check_states(10, 1000);
+  // Every number was kept: the same ones again are not above them, the next ones are.
+  auto again = s.accept_sequences(claims);
+  REQUIRE(again.ok());
+  for (bool a : *again) CHECK_FALSE(a);
+
+  // A second group whose 130th number (in the fourth statement) is not above the
+  // first group's: nothing of it is kept.
+  auto [claims2, states2] = group(20, 2000);
+  claims2[129].seq = claims[129].seq;
+  auto refused = s.record_dispatch(claims2, states2, ev("refused")).get();
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == "conflict.sequence");
+  check_states(10, 1000);
+  auto entries = s.audit_entries();
+  REQUIRE(entries.ok());
+  for (const auto& e : *entries) CHECK(e.event.subject != "refused");
+  std::vector<Store::SequenceClaim> next = claims;
+  for (auto& c : next) c.seq += 1;
+  auto accepted = s.accept_sequences(next);
+  REQUIRE(accepted.ok());
+  for (bool a : *accepted) CHECK(a);
+  // Two numbers for one station in one record: the later one must be above the earlier.
+  auto ordered = s.record_dispatch({{"signer", "CS-0", 50}, {"signer", "CS-0", 51}}, {}, std::nullopt).get();
+  CHECK(ordered.ok());
+  auto reversed = s.record_dispatch({{"signer", "CS-1", 61}, {"signer", "CS-1", 60}}, {}, std::nullopt).get();
+  REQUIRE_FALSE(reversed.ok());
+  CHECK(reversed.error().code == "conflict.sequence");
+}
