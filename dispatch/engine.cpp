@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <unordered_map>
 
 #include <boost/json.hpp>
@@ -245,18 +246,39 @@ Decision Engine::submit(const json::object& message, std::int64_t now, const std
 
 std::vector<Decision> Engine::submit_many(const std::vector<json::object>& messages, std::int64_t now,
                                           const std::vector<std::string>& callers) {
-  std::vector<Pending> pending(messages.size());
-  std::vector<Pending*> ps;
-  ps.reserve(pending.size());
+  std::vector<Verified> one;
+  one.push_back(verify(messages, now, callers));
+  return std::move(decide(std::move(one)).front());
+}
+
+Engine::Verified Engine::verify(const std::vector<json::object>& messages, std::int64_t now,
+                                const std::vector<std::string>& callers) {
+  Verified v;
+  v.now_ = now;
+  v.pending_.resize(messages.size());
   for (std::size_t i = 0; i < messages.size(); ++i) {
-    verify_single(pending[i], messages[i], now);
-    if (i < callers.size()) pending[i].d.caller = callers[i];
-    ps.push_back(&pending[i]);
+    verify_single(v.pending_[i], messages[i], now);
+    if (i < callers.size()) v.pending_[i].d.caller = callers[i];
+  }
+  return v;
+}
+
+std::vector<std::vector<Decision>> Engine::decide(std::vector<Verified> groups) {
+  std::vector<std::vector<Decision>> out;
+  if (groups.empty()) return out;
+  const std::int64_t now = groups.front().now_;
+  std::vector<Pending*> ps;
+  for (auto& g : groups) {
+    if (g.now_ != now) throw std::invalid_argument("Engine::decide: verified groups of different times");
+    for (auto& p : g.pending_) ps.push_back(&p);
   }
   finish(ps, now, "dispatch.setpoints");
-  std::vector<Decision> out;
-  out.reserve(pending.size());
-  for (auto& p : pending) out.push_back(std::move(p.d));
+  out.reserve(groups.size());
+  for (auto& g : groups) {
+    auto& ds = out.emplace_back();
+    ds.reserve(g.pending_.size());
+    for (auto& p : g.pending_) ds.push_back(std::move(p.d));
+  }
   return out;
 }
 

@@ -162,6 +162,16 @@ class Engine {
   // callers[i], if given, is message i's caller.
   std::vector<Decision> submit_many(const std::vector<boost::json::object>& messages, std::int64_t now,
                                     const std::vector<std::string>& callers = {});
+  // submit_many in two steps, for a pipeline (dispatch/intake.h): verify() checks the
+  // messages' signatures, signers and freshness (steps 1-3; no engine lock, so callers
+  // run it in parallel); decide() then takes verified groups of one `now` and decides,
+  // records and emits them as one group (steps 4-8), as submit_many would have had them
+  // all at once. A decision per message, per group, in order. The messages must
+  // outlive decide(). Throws std::invalid_argument for groups of different `now`.
+  class Verified;
+  Verified verify(const std::vector<boost::json::object>& messages, std::int64_t now,
+                  const std::vector<std::string>& callers = {});
+  std::vector<std::vector<Decision>> decide(std::vector<Verified> groups);
   // A signed fleet target (action gridtrust.FleetTarget, station "fleet:<group>").
   FleetDecision submit_target(const boost::json::object& message, std::int64_t now, const std::string& caller = {});
   // The allocation behind submit_target, for callers that already hold the authority
@@ -213,6 +223,23 @@ class Engine {
     std::uint64_t applied_seq_before = 0;
   };
 
+
+ public:
+  class Verified {  // a group of verified messages on its way to decide()
+   public:
+    Verified(Verified&&) noexcept = default;
+    Verified& operator=(Verified&&) noexcept = default;
+    std::int64_t now() const { return now_; }
+    std::size_t size() const { return pending_.size(); }
+
+   private:
+    friend class Engine;
+    Verified() = default;
+    std::vector<Pending> pending_;  // (moving the vector keeps its elements in place)
+    std::int64_t now_ = 0;
+  };
+
+ private:
   void verify_single(Pending& p, const boost::json::object& message, std::int64_t now);
   void finish(std::vector<Pending*>& ps, std::int64_t now, const char* many_action = "dispatch.batch");
 

@@ -1,15 +1,21 @@
 #pragma once
 // Batching in front of the engine for setpoints that arrive one by one (one HTTP
 // request, one station message each): under load, whatever queued up while a batch
-// was being decided goes through Engine::submit_many together, so that the durable
-// sequence commit, the audit entry and the daemon's signature on the emitted commands
-// are shared; when idle, a setpoint goes through alone at once. Nothing waits for a
-// batch to fill.
+// was being decided goes through the engine together, so that the durable sequence
+// commit, the audit entry and the daemon's signature on the emitted commands are
+// shared; when idle, a setpoint goes through alone at once. Nothing waits for a batch
+// to fill.
 //
-// Order: setpoints are routed to a lane by their station, and a lane decides its
-// batches one after the other, so one station's setpoints are decided in the order
-// they were handed in (a later sequence number never overtakes an earlier one). The
-// lanes run in parallel (signature checks are the CPU-heavy part).
+// A pipeline of two stages. Lanes (one per core by default) verify batches
+// (Engine::verify: the signature checks, the CPU-heavy part) in parallel; one decider
+// thread takes every verified batch waiting (same `now`), and decides, records and
+// emits them as one group (Engine::decide). So the lanes verify the next setpoints
+// while a group waits for its commit and its signature, instead of waiting with it.
+//
+// Order: setpoints are routed to a lane by their station; a lane verifies its batches
+// one after the other and hands them on in that order, and the single decider takes
+// them in the order they were handed on. So one station's setpoints are decided in the
+// order they were handed in (a later sequence number never overtakes an earlier one).
 //
 // The destructor decides everything still queued, then stops.
 #include <condition_variable>
@@ -18,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,12 +49,15 @@ class Intake {
   Intake& operator=(const Intake&) = delete;
 
   // `station`: where the message says it goes (used for ordering only; the engine
-  // checks the signed claim). `done` runs on a lane's thread, once.
+  // checks the signed claim). `done` runs once, on the intake's decider thread (or the
+  // caller's, once the intake is stopping).
   // `caller` is recorded with the decision (Engine::submit).
   void submit(boost::json::object message, const std::string& station, Done done, std::string caller = {});
   Decision submit_wait(boost::json::object message, const std::string& station, std::string caller = {});
 
-  // Batches decided so far and setpoints in them (for the benchmark's figures).
+  // Setpoints verified and waiting for the decider (a busy store or HSM shows here).
+  std::size_t waiting_to_decide() const;
+  // Groups decided so far and setpoints in them (for the benchmark's figures).
   std::uint64_t batches() const;
   std::uint64_t setpoints() const;
 
@@ -64,13 +74,27 @@ class Intake {
     bool stopping = false;
     std::thread thread;
   };
+  struct Verified {  // a lane's batch, verified, waiting for the decider
+    std::vector<boost::json::object> messages;  // (Engine::Verified points into them)
+    std::vector<Done> done;
+    std::vector<std::string> callers;
+    std::optional<Engine::Verified> verified;
+  };
   void run(Lane& lane);
-  std::vector<Decision> decide(const std::vector<boost::json::object>& messages, const std::vector<std::string>& callers);
+  void run_decider();
+  // Each `done` gets internal.error (what the router answers an exception with).
+  static void refuse(std::vector<Done>& done, const std::vector<std::string>& callers, const std::exception& e);
 
   Engine& engine_;
   std::function<std::int64_t()> now_;
   IntakeOptions options_;
   std::vector<std::unique_ptr<Lane>> lanes_;
+  mutable std::mutex decider_mu_;
+  std::condition_variable decider_cv_;
+  std::deque<std::unique_ptr<Verified>> verified_;
+  std::size_t waiting_ = 0;  // setpoints in verified_
+  bool decider_stopping_ = false;
+  std::thread decider_;
   mutable std::mutex stats_mu_;
   std::uint64_t batches_ = 0, setpoints_ = 0;
 };

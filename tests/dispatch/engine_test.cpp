@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <future>
+#include <stdexcept>
 #include <thread>
 #include <tuple>
 
@@ -1465,4 +1466,76 @@ TEST_CASE("a shared signature takes no more commands than max_shared_signature")
     CHECK(d.reason == kApplied);
     CHECK(d.command);
   }
+}
+
+TEST_CASE("the intake verifies while a group waits for its signature, then decides what waited as one group") {
+  Fixture f;
+  constexpr int kStations = 8;
+  auto fleet = load_fleet_yaml_text(wide_site_yaml(kStations), "fleet");
+  REQUIRE(fleet.ok());
+  GatedSigner gated(f.outgoing, SignFault::None);
+  Engine engine(std::move(*fleet), f.resolver, *f.pki.store, EngineOptions{}, &gated);
+  std::vector<json::object> msgs;
+  for (int i = 0; i < kStations; ++i) {
+    const std::string station = "CW-" + std::to_string(i);
+    REQUIRE(engine.start_session(ev("EV-W" + std::to_string(i), station, 1, f.now)).ok());
+    msgs.push_back(f.sign(request(1, "CentralSetpoint", 1000.0 + i), station, f.fleet_signer));
+  }
+  // The last three are handed in a second later: a group shares one `now`.
+  std::atomic<std::int64_t> clock{f.now};
+  std::mutex mu;
+  std::vector<Decision> got;
+  std::size_t batches = 0;
+  {
+    Intake intake(engine, [&] { return clock.load(); }, IntakeOptions{2, 16});
+    auto hand_in = [&](int i) {
+      intake.submit(msgs[i], "CW-" + std::to_string(i), [&](Decision d) {
+        std::lock_guard g(mu);
+        got.push_back(std::move(d));
+      });
+    };
+    hand_in(0);
+    REQUIRE(gated.wait_for_calls(1));  // the decider holds CW-0's group at the daemon's key
+    for (int i = 1; i < kStations; ++i) {
+      if (i == kStations - 3) {
+        // Those before are verified and waiting (not one more signature asked for them).
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (intake.waiting_to_decide() < static_cast<std::size_t>(i - 1) && std::chrono::steady_clock::now() < deadline)
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        REQUIRE(intake.waiting_to_decide() == static_cast<std::size_t>(i - 1));
+        clock = f.now + 1;
+      }
+      hand_in(i);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (intake.waiting_to_decide() < kStations - 1 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    REQUIRE(intake.waiting_to_decide() == kStations - 1);
+    CHECK(gated.sizes().size() == 1);
+    gated.open();
+    while (intake.setpoints() < kStations && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    batches = intake.batches();
+  }
+  // One group for CW-0, one for the four verified while it waited, one for the three
+  // of the next second; each signed once.
+  CHECK(batches == 3);
+  CHECK(gated.sizes() == std::vector<std::size_t>{1, 4, 3});
+  REQUIRE(got.size() == kStations);
+  for (const auto& d : got) {
+    INFO(describe(d));
+    CHECK(d.reason == kApplied);
+    CHECK(d.command);
+  }
+}
+
+TEST_CASE("verified groups of different times are not decided as one") {
+  Fixture f;
+  auto a = f.engine->verify({}, f.now);
+  auto b = f.engine->verify({}, f.now + 1);
+  std::vector<Engine::Verified> groups;
+  groups.push_back(std::move(a));
+  groups.push_back(std::move(b));
+  CHECK_THROWS_AS(f.engine->decide(std::move(groups)), std::invalid_argument);
+  CHECK(f.engine->decide({}).empty());
 }
