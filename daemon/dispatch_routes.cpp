@@ -400,6 +400,13 @@ std::string DispatchService::metrics_text() const {
       "# TYPE gridtrust_dispatch_groups_waiting_to_sign gauge\n"
       "gridtrust_dispatch_groups_waiting_to_sign " +
       std::to_string(runtime_.engine().groups_waiting_to_sign()) + "\n";
+  // Grows when groups are decided, recorded and signed slower than setpoints are verified.
+  out +=
+      "# HELP gridtrust_dispatch_setpoints_waiting_to_decide Single setpoints verified by the intake and waiting to "
+      "be decided.\n"
+      "# TYPE gridtrust_dispatch_setpoints_waiting_to_decide gauge\n"
+      "gridtrust_dispatch_setpoints_waiting_to_decide " +
+      std::to_string(intake_.waiting_to_decide()) + "\n";
   return out;
 }
 

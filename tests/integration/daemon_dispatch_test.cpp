@@ -429,6 +429,7 @@ TEST_CASE("status and decision log routes, remote and offline CLI") {
   CHECK(metrics.body.find("gridtrust_dispatch_decisions_total{outcome=\"applied\",reason=\"dispatch.applied\"}") !=
         std::string::npos);
   CHECK(metrics.body.find("\ngridtrust_dispatch_groups_waiting_to_sign 0\n") != std::string::npos);  // idle
+  CHECK(metrics.body.find("\ngridtrust_dispatch_setpoints_waiting_to_decide 0\n") != std::string::npos);
 }
 
 TEST_CASE("replay protection survives a SIGKILL between an accept and the next setpoint") {
