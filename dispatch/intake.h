@@ -17,7 +17,12 @@
 // them in the order they were handed on. So one station's setpoints are decided in the
 // order they were handed in (a later sequence number never overtakes an earlier one).
 //
-// The destructor decides everything still queued, then stops.
+// Time: a batch is verified, and then decided, with the time its lane read before
+// verifying it (freshness is judged on receipt); batches of different times are not
+// decided as one group.
+//
+// The destructor decides everything still queued, then stops. A setpoint handed in
+// while it runs still comes after those handed in before it for its station.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -50,10 +55,15 @@ class Intake {
 
   // `station`: where the message says it goes (used for ordering only; the engine
   // checks the signed claim). `done` runs once, on the intake's decider thread (or the
-  // caller's, once the intake is stopping).
+  // caller's, once the intake is stopping); it must not wait for the intake.
   // `caller` is recorded with the decision (Engine::submit).
   void submit(boost::json::object message, const std::string& station, Done done, std::string caller = {});
   Decision submit_wait(boost::json::object message, const std::string& station, std::string caller = {});
+  // Decides everything handed in so far and stops the intake's threads (the destructor
+  // does it too). submit() may run meanwhile, from other threads; from then on it
+  // decides in its caller's thread. Again is harmless (the destructor calls it); not
+  // from two threads at once.
+  void stop();
 
   // Setpoints verified and waiting for the decider (a busy store or HSM shows here).
   std::size_t waiting_to_decide() const;
@@ -72,6 +82,7 @@ class Intake {
     std::condition_variable cv;
     std::deque<Item> queue;
     bool stopping = false;
+    bool stopped = false;  // its thread took its last batch: nothing queued here is seen any more
     std::thread thread;
   };
   struct Verified {  // a lane's batch, verified, waiting for the decider
@@ -82,8 +93,12 @@ class Intake {
   };
   void run(Lane& lane);
   void run_decider();
+  // Verifies the items (taken from them); every item is answered if it throws.
+  std::unique_ptr<Verified> verify(std::vector<Item>& items);
+  // Decides the batches as one group and answers each setpoint.
+  void decide(std::vector<std::unique_ptr<Verified>>& group);
   // Each `done` gets internal.error (what the router answers an exception with).
-  static void refuse(std::vector<Done>& done, const std::vector<std::string>& callers, const std::exception& e);
+  static void refuse(std::vector<Done>& done, const std::vector<std::string>& callers, const std::string& why);
 
   Engine& engine_;
   std::function<std::int64_t()> now_;
@@ -94,6 +109,7 @@ class Intake {
   std::deque<std::unique_ptr<Verified>> verified_;
   std::size_t waiting_ = 0;  // setpoints in verified_
   bool decider_stopping_ = false;
+  bool decider_stopped_ = false;  // it took its last group
   std::thread decider_;
   mutable std::mutex stats_mu_;
   std::uint64_t batches_ = 0, setpoints_ = 0;

@@ -1475,58 +1475,100 @@ TEST_CASE("the intake verifies while a group waits for its signature, then decid
   REQUIRE(fleet.ok());
   GatedSigner gated(f.outgoing, SignFault::None);
   Engine engine(std::move(*fleet), f.resolver, *f.pki.store, EngineOptions{}, &gated);
-  std::vector<json::object> msgs;
-  for (int i = 0; i < kStations; ++i) {
+  // Handed in in this order: CW-0 (its group is held at the daemon's key); CW-1 three
+  // times (sequence numbers 1, 2, 3: any reordering is a replay) and CW-2 to CW-4, all
+  // verified while CW-0's group waits; then, a second later, CW-5 to CW-7.
+  std::vector<std::pair<json::object, std::string>> msgs;
+  auto add = [&](int i, double w) {
     const std::string station = "CW-" + std::to_string(i);
-    REQUIRE(engine.start_session(ev("EV-W" + std::to_string(i), station, 1, f.now)).ok());
-    msgs.push_back(f.sign(request(1, "CentralSetpoint", 1000.0 + i), station, f.fleet_signer));
-  }
-  // The last three are handed in a second later: a group shares one `now`.
+    msgs.emplace_back(f.sign(request(1, "CentralSetpoint", w), station, f.fleet_signer), station);
+  };
+  for (int i = 0; i < kStations; ++i)
+    REQUIRE(engine.start_session(ev("EV-W" + std::to_string(i), "CW-" + std::to_string(i), 1, f.now)).ok());
+  add(0, 1000);
+  for (double w : {1100.0, 1200.0, 1300.0}) add(1, w);
+  for (int i = 2; i < kStations; ++i) add(i, 1000.0 + i);
+  const std::size_t first_second = 7;  // CW-0 .. CW-4
   std::atomic<std::int64_t> clock{f.now};
   std::mutex mu;
   std::vector<Decision> got;
   std::size_t batches = 0;
+  auto wait_for = [](auto&& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return done();
+  };
   {
     Intake intake(engine, [&] { return clock.load(); }, IntakeOptions{2, 16});
-    auto hand_in = [&](int i) {
-      intake.submit(msgs[i], "CW-" + std::to_string(i), [&](Decision d) {
+    auto hand_in = [&](std::size_t i) {
+      intake.submit(msgs[i].first, msgs[i].second, [&](Decision d) {
         std::lock_guard g(mu);
         got.push_back(std::move(d));
       });
     };
     hand_in(0);
     REQUIRE(gated.wait_for_calls(1));  // the decider holds CW-0's group at the daemon's key
-    for (int i = 1; i < kStations; ++i) {
-      if (i == kStations - 3) {
-        // Those before are verified and waiting (not one more signature asked for them).
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-        while (intake.waiting_to_decide() < static_cast<std::size_t>(i - 1) && std::chrono::steady_clock::now() < deadline)
-          std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        REQUIRE(intake.waiting_to_decide() == static_cast<std::size_t>(i - 1));
-        clock = f.now + 1;
-      }
-      hand_in(i);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (intake.waiting_to_decide() < kStations - 1 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    REQUIRE(intake.waiting_to_decide() == kStations - 1);
+    for (std::size_t i = 1; i < first_second; ++i) hand_in(i);
+    // Verified and waiting (not one more signature asked for them).
+    REQUIRE(wait_for([&] { return intake.waiting_to_decide() == first_second - 1; }));
+    clock = f.now + 1;
+    for (std::size_t i = first_second; i < msgs.size(); ++i) hand_in(i);
+    REQUIRE(wait_for([&] { return intake.waiting_to_decide() == msgs.size() - 1; }));
     CHECK(gated.sizes().size() == 1);
     gated.open();
-    while (intake.setpoints() < kStations && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    REQUIRE(wait_for([&] { return intake.setpoints() == msgs.size(); }));
     batches = intake.batches();
   }
-  // One group for CW-0, one for the four verified while it waited, one for the three
-  // of the next second; each signed once.
+  // One group for CW-0, one for the six verified while it waited, one for the three of
+  // the next second; each signed once.
   CHECK(batches == 3);
-  CHECK(gated.sizes() == std::vector<std::size_t>{1, 4, 3});
-  REQUIRE(got.size() == kStations);
+  CHECK(gated.sizes() == std::vector<std::size_t>{1, 6, 3});
+  REQUIRE(got.size() == msgs.size());
   for (const auto& d : got) {
     INFO(describe(d));
     CHECK(d.reason == kApplied);
     CHECK(d.command);
   }
+  auto cw1 = engine.station_status("CW-1", f.now + 1);
+  REQUIRE(cw1.ok());
+  REQUIRE(cw1->size() == 1);
+  CHECK(cw1->front().lo_w == Approx(1300));  // the last one handed in holds
+}
+
+TEST_CASE("setpoints handed to a stopping intake come after those handed in before them") {
+  Fixture f;
+  // One station's setpoints, handed in by a thread while the intake stops, and one more
+  // after it stopped: any overtaking makes a replay.
+  std::vector<json::object> msgs;
+  for (int k = 0; k < 121; ++k) msgs.push_back(f.sign(request(1, "CentralSetpoint", 1000.0 + k), "CS-001", f.fleet_signer));
+  std::mutex mu;
+  std::vector<Decision> got;
+  auto done = [&](Decision d) {
+    std::lock_guard g(mu);
+    got.push_back(std::move(d));
+  };
+  Intake intake(*f.engine, [&] { return f.now; }, IntakeOptions{2, 4});
+  for (int k = 0; k < 40; ++k) intake.submit(msgs[k], "CS-001", done);
+  std::atomic<bool> started{false};
+  std::thread late([&] {
+    started = true;
+    for (int k = 40; k < 120; ++k) intake.submit(msgs[k], "CS-001", done);
+  });
+  while (!started) std::this_thread::yield();
+  intake.stop();  // while the thread hands in: into the lane, to the decider, or decided at once
+  late.join();
+  {
+    std::lock_guard g(mu);
+    CHECK(got.size() >= 40);
+  }
+  intake.submit(msgs[120], "CS-001", done);  // stopped: decided in this thread, at once
+  REQUIRE(got.size() == msgs.size());
+  for (const auto& d : got) {
+    INFO(describe(d));
+    CHECK(d.reason == kApplied);
+  }
+  CHECK(got.back().seq == 121);
 }
 
 TEST_CASE("verified groups of different times are not decided as one") {

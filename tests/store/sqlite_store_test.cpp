@@ -451,10 +451,10 @@ TEST_CASE("a large dispatch record is written whole, or not at all when one of i
   REQUIRE(again.ok());
   for (bool a : *again) CHECK_FALSE(a);
 
-  // A second group whose 130th number (in the fourth statement) is not above the
-  // first group's: nothing of it is kept.
+  // A second group whose 101st number (in the second statement, of 64 rows) is not
+  // above the first group's: nothing of it is kept.
   auto [claims2, states2] = group(20, 2000);
-  claims2[129].seq = claims[129].seq;
+  claims2[100].seq = claims[100].seq;
   auto refused = s.record_dispatch(claims2, states2, ev("refused")).get();
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == "conflict.sequence");
@@ -467,10 +467,20 @@ TEST_CASE("a large dispatch record is written whole, or not at all when one of i
   auto accepted = s.accept_sequences(next);
   REQUIRE(accepted.ok());
   for (bool a : *accepted) CHECK(a);
-  // Two numbers for one station in one record: the later one must be above the earlier.
-  auto ordered = s.record_dispatch({{"signer", "CS-0", 50}, {"signer", "CS-0", 51}}, {}, std::nullopt).get();
-  CHECK(ordered.ok());
-  auto reversed = s.record_dispatch({{"signer", "CS-1", 61}, {"signer", "CS-1", 60}}, {}, std::nullopt).get();
-  REQUIRE_FALSE(reversed.ok());
-  CHECK(reversed.error().code == "conflict.sequence");
+  // Two numbers for one station in one statement (of 8 rows, and of 64): a row sees the
+  // rows before it, so the later number must be above the earlier.
+  for (const std::size_t rows : {8, 64}) {
+    INFO(rows << " rows");
+    auto pair_in = [&](const std::string& station, std::uint64_t first, std::uint64_t second) {
+      std::vector<Store::SequenceClaim> cs;
+      for (std::size_t i = 0; i + 2 < rows; ++i) cs.push_back({"other", "X-" + std::to_string(rows) + station + std::to_string(i), 1});
+      cs.push_back({"signer", station, first});
+      cs.push_back({"signer", station, second});
+      return s.record_dispatch(cs, {}, std::nullopt).get();
+    };
+    CHECK(pair_in("CS-10" + std::to_string(rows), 50, 51).ok());
+    auto reversed = pair_in("CS-11" + std::to_string(rows), 61, 60);
+    REQUIRE_FALSE(reversed.ok());
+    CHECK(reversed.error().code == "conflict.sequence");
+  }
 }
