@@ -1297,6 +1297,21 @@ class GatedSigner final : public OutgoingSigner {
   std::vector<std::size_t> sizes_;
 };
 
+Fleet wide_fleet(int stations) {
+  auto fleet = load_fleet_yaml_text(wide_site_yaml(stations), "fleet");
+  REQUIRE(fleet.ok());
+  return std::move(*fleet);
+}
+
+// An engine on the fixture's store over a site of `stations` stations (CW-0 ...), its
+// commands signed through a GatedSigner.
+struct GatedWideSite {
+  GatedSigner gated;
+  Engine engine;
+  GatedWideSite(Fixture& f, int stations, SignFault fault = SignFault::None, EngineOptions options = {})
+      : gated(f.outgoing, fault), engine(wide_fleet(stations), f.resolver, *f.pki.store, options, &gated) {}
+};
+
 }  // namespace
 
 TEST_CASE("groups waiting for their turn share one daemon signature, and a failed one holds up no later group") {
@@ -1304,10 +1319,8 @@ TEST_CASE("groups waiting for their turn share one daemon signature, and a faile
   const SignFault fault = GENERATE(SignFault::None, SignFault::Refuse, SignFault::Throw);
   INFO("fault " << static_cast<int>(fault));
   constexpr int kStations = 8;
-  auto fleet = load_fleet_yaml_text(wide_site_yaml(kStations), "fleet");
-  REQUIRE(fleet.ok());
-  GatedSigner gated(f.outgoing, fault);
-  Engine engine(std::move(*fleet), f.resolver, *f.pki.store, EngineOptions{}, &gated);
+  GatedWideSite site(f, kStations, fault);
+  auto& [gated, engine] = site;
   // Submissions: one to each station; one from another aggregator's signer (rejected:
   // nothing to sign, its turn passed between two groups that wait); a second to CW-7;
   // a last one to CW-6 decided a second later (not signed with the others: its commands
@@ -1434,12 +1447,10 @@ TEST_CASE("groups waiting for their turn share one daemon signature, and a faile
 TEST_CASE("a shared signature takes no more commands than max_shared_signature") {
   Fixture f;
   constexpr int kStations = 8;
-  auto fleet = load_fleet_yaml_text(wide_site_yaml(kStations), "fleet");
-  REQUIRE(fleet.ok());
-  GatedSigner gated(f.outgoing, SignFault::None);
   EngineOptions options;
   options.max_shared_signature = 3;
-  Engine engine(std::move(*fleet), f.resolver, *f.pki.store, options, &gated);
+  GatedWideSite site(f, kStations, SignFault::None, options);
+  auto& [gated, engine] = site;
   std::vector<json::object> msgs;
   for (int i = 0; i < kStations; ++i) {
     const std::string station = "CW-" + std::to_string(i);
@@ -1471,10 +1482,8 @@ TEST_CASE("a shared signature takes no more commands than max_shared_signature")
 TEST_CASE("the intake verifies while a group waits for its signature, then decides what waited as one group") {
   Fixture f;
   constexpr int kStations = 8;
-  auto fleet = load_fleet_yaml_text(wide_site_yaml(kStations), "fleet");
-  REQUIRE(fleet.ok());
-  GatedSigner gated(f.outgoing, SignFault::None);
-  Engine engine(std::move(*fleet), f.resolver, *f.pki.store, EngineOptions{}, &gated);
+  GatedWideSite site(f, kStations);
+  auto& [gated, engine] = site;
   // Handed in in this order: CW-0 (its group is held at the daemon's key); CW-1 three
   // times (sequence numbers 1, 2, 3: any reordering is a replay) and CW-2 to CW-4, all
   // verified while CW-0's group waits; then, a second later, CW-5 to CW-7.
