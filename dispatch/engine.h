@@ -223,7 +223,6 @@ class Engine {
     std::uint64_t applied_seq_before = 0;
   };
 
-
  public:
   class Verified {  // a group of verified messages on its way to decide()
    public:

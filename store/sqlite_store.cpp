@@ -9,13 +9,6 @@
 namespace gridtrust::store {
 namespace {
 
-// Accepts a sequence number for (signer, station) if it is above the last accepted one:
-// sqlite3_changes() is 1 then, 0 otherwise.
-constexpr const char* kAcceptSequence =
-    "INSERT INTO command_sequences (direction, signer, station, last) VALUES ('accepted', ?, ?, ?) "
-    "ON CONFLICT (direction, signer, station) DO UPDATE SET last = excluded.last "
-    "WHERE excluded.last > command_sequences.last";
-
 // A group of dispatch decisions writes a row per sequence number and per EVSE state.
 // One statement per row spent most of the writer's time in SQLite's per-statement
 // work (each statement's own journal, its halt), so the rows go in multi-row
@@ -40,6 +33,7 @@ class MultiRow {
     }
   }
   const char* sql(std::size_t kind) const { return sql_[kind].c_str(); }
+  const char* one_row() const { return sql(kChunkKinds - 1); }
 
  private:
   std::string sql_[kChunkKinds];
@@ -63,7 +57,8 @@ Status upsert_rows(Database& db, const MultiRow& rows, const std::vector<T>& ite
   return Ok{};
 }
 
-// kAcceptSequence for many claims: sqlite3_changes() is the number of claims accepted.
+// Accepts sequence numbers for (signer, station) that are above the last accepted one:
+// sqlite3_changes() is the number of claims accepted.
 const MultiRow& accept_sequence_rows() {
   static const MultiRow rows("INSERT INTO command_sequences (direction, signer, station, last) VALUES ",
                              "('accepted', ?, ?, ?)",
@@ -593,7 +588,7 @@ Result<bool> SqliteStore::accept_sequence(const std::string& signer, const std::
   bool accepted = false;
   Status st = submit([&](Database& db) -> Status {
                 auto s = db.prepared(
-                    kAcceptSequence);
+                    accept_sequence_rows().one_row());
                 s->bind(1, signer).bind(2, station).bind(3, static_cast<std::int64_t>(seq));
                 s->step();
                 accepted = sqlite3_changes(db.handle()) == 1;
@@ -700,7 +695,7 @@ Result<std::vector<bool>> SqliteStore::accept_sequences(const std::vector<Sequen
   if (claims.empty()) return accepted;
   Status st = submit([&](Database& db) -> Status {
                 auto s = db.prepared(
-                    kAcceptSequence);
+                    accept_sequence_rows().one_row());
                 for (std::size_t i = 0; i < claims.size(); ++i) {
                   s->reset();
                   s->bind(1, claims[i].signer).bind(2, claims[i].station).bind(3, static_cast<std::int64_t>(claims[i].seq));

@@ -1590,3 +1590,43 @@ TEST_CASE("verified groups of different times are not decided as one") {
   CHECK_THROWS_AS(f.engine->decide(std::move(groups)), std::invalid_argument);
   CHECK(f.engine->decide({}).empty());
 }
+
+namespace {
+// Resolves as the fixture does, but throws for one signer (a bug deep in verification).
+class ThrowingResolver final : public protocol::SignerResolver {
+ public:
+  ThrowingResolver(protocol::SignerResolver& inner, std::string thrown_for) : inner_(inner), thrown_for_(std::move(thrown_for)) {}
+  Result<std::shared_ptr<const protocol::SignerCertificate>> find(const std::string& x5t_s256,
+                                                                  const std::vector<Bytes>& x5c) override {
+    auto found = inner_.find(x5t_s256, x5c);
+    if (found.ok() && organisation_of((*found)->subject) == thrown_for_) throw std::runtime_error("resolver bug");
+    return found;
+  }
+  Status judge(const protocol::SignerCertificate& signer, std::int64_t now) override { return inner_.judge(signer, now); }
+
+ private:
+  protocol::SignerResolver& inner_;
+  std::string thrown_for_;
+};
+}  // namespace
+
+TEST_CASE("an engine that throws while verifying refuses that batch with internal.error; the intake carries on") {
+  Fixture f;
+  ThrowingResolver throwing(f.resolver, "Other");
+  auto fleet = load_fleet_yaml_text(kFleet, "fleet");
+  REQUIRE(fleet.ok());
+  Engine engine(std::move(*fleet), throwing, *f.pki.store, EngineOptions{}, &f.outgoing);
+  REQUIRE(engine.start_session(ev("EV-1", "CS-001", 1, f.now)).ok());
+  Intake intake(engine, [&] { return f.now; }, IntakeOptions{2, 1});  // a batch per setpoint
+  Decision before = intake.submit_wait(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-001", f.fleet_signer), "CS-001");
+  CHECK(before.reason == kApplied);
+  Decision thrown =
+      intake.submit_wait(f.sign(request(1, "CentralSetpoint", 1000.0), "CS-201", f.other_signer), "CS-201", "operator:CN=ops");
+  CHECK(thrown.reason == "internal.error");
+  CHECK(thrown.detail.find("resolver bug") != std::string::npos);
+  CHECK(thrown.caller == "operator:CN=ops");
+  CHECK_FALSE(thrown.command);
+  Decision after = intake.submit_wait(f.sign(request(1, "CentralSetpoint", 1200.0), "CS-001", f.fleet_signer), "CS-001");
+  CHECK(after.reason == kApplied);
+  CHECK(after.command);
+}
