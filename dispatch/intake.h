@@ -8,8 +8,8 @@
 //
 // A pipeline of two stages. Lanes (one per core by default) verify batches
 // (Engine::verify: the signature checks, the CPU-heavy part) in parallel; one decider
-// thread takes every verified batch waiting (same `now`), and decides, records and
-// emits them as one group (Engine::decide). So the lanes verify the next setpoints
+// thread takes the verified batches waiting (same `now`, up to max_batch setpoints, at
+// least one batch), and decides, records and emits them as one group (Engine::decide). So the lanes verify the next setpoints
 // while a group waits for its commit and its signature, instead of waiting with it.
 //
 // Order: setpoints are routed to a lane by their station; a lane verifies its batches
