@@ -32,7 +32,12 @@ json::object applied_request(const json::object& received, const Setpoint& sp, d
   switch (sp.mode) {
     case OperationMode::CentralSetpoint:
       period["setpoint"] = tidy(lo_w);
-      if (sp.limit_w) period["limit"] = tidy(std::max(lo_w, std::min(*sp.limit_w, envelope_max_w)));
+      // limit bounds the overshoot from above and dischargeLimit from below, each as
+      // far as the envelope allows, yet never past zero: OCPP 2.1 wants limit
+      // non-negative (a negative one is legacy for a discharge limit) and
+      // dischargeLimit at most 0. When the envelope lies wholly below zero (an EVSE
+      // ramping back from a discharge) the setpoint still says where to be.
+      if (sp.limit_w) period["limit"] = tidy(std::max({0.0, lo_w, std::min(*sp.limit_w, envelope_max_w)}));
       if (sp.discharge_limit_w)
         period["dischargeLimit"] = tidy(std::min({0.0, lo_w, std::max(*sp.discharge_limit_w, envelope_min_w)}));
       break;

@@ -250,6 +250,33 @@ TEST_CASE("out of the envelope: a clamp site clamps with the binding rule's code
   CHECK(d.outcome == Outcome::Applied);
 }
 
+TEST_CASE("an envelope wholly below zero still emits a limit of at least 0, and the command parses back") {
+  // Found by fuzz/setpoint_fuzz.cpp: ramping back from a discharge, the envelope's upper
+  // end was negative and became the emitted `limit`, which OCPP 2.1 wants non-negative
+  // and which parse_setpoint (the engine's own intake) refuses.
+  Fixture f;
+  auto at = [&](json::object msg, std::int64_t t) {
+    return f.engine->submit(f.sign(std::move(msg), "CS-101", f.fleet_signer, t), t);
+  };
+  REQUIRE(at(request(1, "CentralSetpoint", -500.0), f.now).applied());
+  REQUIRE(at(request(1, "CentralSetpoint", -1500.0), f.now + 10).applied());
+  // 2 s later S2's ramp (100 W/s) keeps the EVSE within [-1700, -1300].
+  Decision d = at(request(1, "CentralSetpoint", -1500.0, 11000.0, -11000.0), f.now + 12);
+  INFO(describe(d));
+  REQUIRE(d.applied());
+  CHECK(d.envelope_max_w == Approx(-1300));
+  REQUIRE(d.command);
+  const auto& period = d.command->at("chargingProfile").at("chargingSchedule").at(0).at("chargingSchedulePeriod").at(0);
+  CHECK(period.at("setpoint").to_number<double>() == -1500);
+  CHECK(period.at("limit").to_number<double>() == 0);
+  CHECK(period.at("dischargeLimit").to_number<double>() == -1700);
+  auto back = parse_setpoint(*d.command, "CS-101", 900);
+  INFO((back.ok() ? "" : back.error().message));
+  REQUIRE(back.ok());
+  CHECK(back->lo_w == -1500);
+  CHECK(back->hi_w == -1500);
+}
+
 TEST_CASE("SoC floor and ceiling, departure energy, site limit and a missing vehicle each bind with their code") {
   Fixture f;
   REQUIRE(f.engine->update_soc("EV-1", 0.21, f.now).ok());  // 600 Wh above the floor
