@@ -67,7 +67,7 @@ Envelope compute_envelope(const EnvelopeInput& in) {
   // Departure: after this setpoint, charging at the EV's full power until departure
   // must still reach the needed energy.
   const double full_charge_w = std::min(evse.max_charge_w, s.max_charge_w);
-  const double after_s = std::max<double>(0.0, static_cast<double>(s.departure - in.now) - d);
+  const double after_s = std::max<double>(0.0, static_cast<double>(s.departure) - static_cast<double>(in.now) - d);
   const double required_wh = s.energy_needed_wh - full_charge_w * s.eta_charge * after_s / 3600.0;
   double lowest_w;  // the lowest power over `d` that ends at required_wh
   if (required_wh >= stored) lowest_w = (required_wh - stored) * 3600.0 / (s.eta_charge * d);

@@ -245,6 +245,7 @@ Result<Session> session_from_json(const json::object& o, const std::string& w) {
   GT_TRY_ASSIGN(double kwh, r.nonneg("battery_kwh"));
   if (kwh <= 0) return r.bad("battery_kwh", "must be above 0");
   s.battery_wh = kwh * 1000;
+  if (!std::isfinite(s.battery_wh)) return r.bad("battery_kwh", "is too large");
   GT_TRY_ASSIGN(s.soc, r.fraction("soc"));
   GT_TRY_ASSIGN(s.soc_min, r.fraction("soc_min", 0.0));
   GT_TRY_ASSIGN(s.soc_max, r.fraction("soc_max", 1.0));
@@ -254,6 +255,8 @@ Result<Session> session_from_json(const json::object& o, const std::string& w) {
   GT_TRY_ASSIGN(s.eta_charge, r.fraction("eta_charge", 1.0, false));
   GT_TRY_ASSIGN(s.eta_discharge, r.fraction("eta_discharge", 1.0, false));
   GT_TRY_ASSIGN(s.departure, r.integer("departure"));
+  if (s.departure < 0 || s.departure > kLastDeparture)
+    return r.bad("departure", "must be seconds since 1970, up to the year 9999");
   GT_TRY_ASSIGN(double need, r.nonneg("energy_needed_kwh", 0.0));
   s.energy_needed_wh = need * 1000;
   if (s.energy_needed_wh > s.soc_max * s.battery_wh + 1e-9)
@@ -268,7 +271,7 @@ Status validate_session(const Fleet& fleet, const Session& s, const std::string&
   if (!fleet.evses.count(evse_key(s.station, s.evse)))
     return reject("dispatch.unknown_reference",
                   where + ".evse: station " + s.station + " has no EVSE " + std::to_string(s.evse));
-  if (s.battery_wh <= 0 || s.soc < 0 || s.soc > 1 || s.soc_min < 0 || s.soc_max > 1 || s.soc_min > s.soc_max ||
+  if (!(std::isfinite(s.battery_wh) && s.battery_wh > 0) || s.departure < 0 || s.departure > kLastDeparture || s.soc < 0 || s.soc > 1 || s.soc_min < 0 || s.soc_max > 1 || s.soc_min > s.soc_max ||
       s.eta_charge <= 0 || s.eta_charge > 1 || s.eta_discharge <= 0 || s.eta_discharge > 1 || s.max_charge_w < 0 ||
       s.max_discharge_w < 0 || s.energy_needed_wh < 0 || s.energy_needed_wh > s.soc_max * s.battery_wh + 1e-9)
     return reject("dispatch.bad_registry", where + ": session values out of range");

@@ -65,6 +65,10 @@ struct Session {
 
 std::string evse_key(const std::string& station, int evse);
 
+// The latest departure a session may have (9999-12-31T23:59:59Z): times in the registry
+// stay far from the ends of int64 (the envelope subtracts them).
+inline constexpr std::int64_t kLastDeparture = 253402300799;
+
 struct Fleet {
   std::map<std::string, Site> sites;
   std::map<std::string, Station> stations;

@@ -101,5 +101,14 @@ TEST_CASE("registry errors name the entry and the field, with stable codes") {
   r = load_fleet_yaml_text(replace(kYaml, "- id: CS-001", "- id: CS#001"), "f");
   CHECK(code_of(r) == "dispatch.bad_registry");
   CHECK(code_of(load_fleet_yaml_text("sites: [", "f")) == "dispatch.bad_registry");
+  // Beyond what arithmetic on them can hold (the fuzz target's finds).
+  for (const char* bad : {"departure: -9223372036854775808", "departure: -1", "departure: 253402300800"}) {
+    r = load_fleet_yaml_text(replace(kYaml, "departure: 1795639141", bad), "f");
+    CHECK(code_of(r) == "dispatch.bad_registry");
+    CHECK(r.error().message.find("sessions[0].departure") != std::string::npos);
+  }
+  r = load_fleet_yaml_text(replace(kYaml, "battery_kwh: 60", "battery_kwh: 1e306"), "f");
+  CHECK(code_of(r) == "dispatch.bad_registry");
+  CHECK(r.error().message.find("battery_kwh: is too large") != std::string::npos);
   CHECK(code_of(load_fleet_file("/nonexistent/fleet.yaml")) == "usage.unreadable_file");
 }
