@@ -40,17 +40,24 @@ std::string mutate(std::string s, const std::vector<std::string>& seeds, std::mt
   for (int r = 0; r < rounds; ++r) {
     switch (rng() % 8) {
       case 0:  // flip a bit
-        if (!s.empty()) s[pick(s.size())] ^= static_cast<char>(1u << (rng() % 8));
+        if (!s.empty()) {
+          const std::size_t at = pick(s.size());
+          s[at] = static_cast<char>(s[at] ^ (1u << (rng() % 8)));
+        }
         break;
       case 1: {  // a troublesome byte
         static const unsigned char kBytes[] = {0x00, 0x01, 0x7f, 0x80, 0xff, '"', '\\', '{', '}', '[', ']', '0', '9', '-', '.', 'e'};
-        if (!s.empty()) s[pick(s.size())] = static_cast<char>(kBytes[pick(sizeof kBytes)]);
+        if (!s.empty()) {
+          const std::size_t at = pick(s.size());
+          s[at] = static_cast<char>(kBytes[pick(sizeof kBytes)]);
+        }
         break;
       }
       case 2: {  // random bytes in
         std::string ins(1 + pick(8), '\0');
         for (auto& c : ins) c = static_cast<char>(rng());
-        s.insert(pick(s.size() + 1), ins);
+        const std::size_t to = pick(s.size() + 1);
+        s.insert(to, ins);
         break;
       }
       case 3:  // a range out
@@ -62,17 +69,24 @@ std::string mutate(std::string s, const std::vector<std::string>& seeds, std::mt
       case 4:  // a range again
         if (!s.empty()) {
           const std::size_t at = pick(s.size());
-          const std::string range = s.substr(at, 1 + pick(std::min<std::size_t>(32, s.size() - at)));
-          s.insert(pick(s.size() + 1), range);
+          const std::size_t n = 1 + pick(std::min<std::size_t>(32, s.size() - at));
+          const std::string range = s.substr(at, n);
+          const std::size_t to = pick(s.size() + 1);
+          s.insert(to, range);
         }
         break;
       case 5:  // a JSON/YAML token
       case 6:
-        s.insert(pick(s.size() + 1), kTokens[pick(std::size(kTokens))]);
+      {
+        const std::size_t to = pick(s.size() + 1);
+        s.insert(to, kTokens[pick(std::size(kTokens))]);
         break;
+      }
       default: {  // a splice: this seed's head, another's tail
         const std::string& other = seeds[pick(seeds.size())];
-        s = s.substr(0, pick(s.size() + 1)) + other.substr(pick(other.size() + 1));
+        const std::size_t head = pick(s.size() + 1);
+        const std::size_t tail = pick(other.size() + 1);
+        s = s.substr(0, head) + other.substr(tail);
         break;
       }
     }
