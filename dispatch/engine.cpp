@@ -37,6 +37,17 @@ std::string pair_key(const std::string& a, const std::string& b) { return a + '\
 
 constexpr double kTolerance = 1e-6;  // W: what counts as "inside" the envelope
 
+// An applied value in whole milliwatts, as the emitted command carries it
+// (charging_profile.cpp), kept within [lo, hi]: so the decision, its audit entry, the
+// EVSE's recorded state and the command all say the same. Unchanged in the odd case
+// of a range narrower than a milliwatt with no whole milliwatt inside.
+double milliwatts_within(double w, double lo, double hi) {
+  double r = std::round(w * 1000.0) / 1000.0 + 0.0;
+  if (r > hi) r = std::floor(hi * 1000.0) / 1000.0 + 0.0;
+  if (r < lo) r = std::ceil(lo * 1000.0) / 1000.0 + 0.0;
+  return r >= lo && r <= hi ? r : w;
+}
+
 json::array range(double lo, double hi) { return json::array{lo, hi}; }
 
 }  // namespace
@@ -801,6 +812,8 @@ void Engine::decide_locked(Pending& p, std::int64_t now) {
     d.applied_lo_w = std::clamp(sp->lo_w, env.min_w, env.max_w);
     d.applied_hi_w = std::clamp(sp->hi_w, env.min_w, env.max_w);
   }
+  d.applied_lo_w = milliwatts_within(d.applied_lo_w, env.min_w - kTolerance, env.max_w + kTolerance);
+  d.applied_hi_w = milliwatts_within(d.applied_hi_w, env.min_w - kTolerance, env.max_w + kTolerance);
   EvseState& st = state_[key];
   p.before = st;
   st.lo_w = d.applied_lo_w;

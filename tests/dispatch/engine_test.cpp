@@ -277,6 +277,25 @@ TEST_CASE("an envelope wholly below zero still emits a limit of at least 0, and 
   CHECK(back->hi_w == -1500);
 }
 
+TEST_CASE("a clamped value is applied in whole milliwatts inside the envelope: decision, state and command agree") {
+  Fixture f;
+  // EV-1 may take 0.4 x 60 kWh more; over 7 days at eta 0.9 that is 158.7301587... W.
+  Decision d = f.submit(request(1, "CentralSetpoint", 1000.0, std::nullopt, std::nullopt, 7 * 24 * 3600));
+  INFO(describe(d));
+  REQUIRE(d.outcome == Outcome::Clamped);
+  CHECK(d.reason == "dispatch.soc_ceiling");
+  CHECK(d.envelope_max_w == Approx(24000.0 * 3600 / (0.9 * 604800)));
+  CHECK(d.applied_lo_w == 158.73);
+  CHECK(d.applied_lo_w <= d.envelope_max_w);
+  REQUIRE(d.command);
+  CHECK(d.command->at("chargingProfile").at("chargingSchedule").at(0).at("chargingSchedulePeriod").at(0).at("setpoint")
+            .to_number<double>() == d.applied_lo_w);
+  auto station = f.engine->station_status("CS-001", f.now);
+  REQUIRE(station.ok());
+  for (const auto& e : *station)
+    if (e.evse == 1) CHECK(e.lo_w == d.applied_lo_w);
+}
+
 TEST_CASE("SoC floor and ceiling, departure energy, site limit and a missing vehicle each bind with their code") {
   Fixture f;
   REQUIRE(f.engine->update_soc("EV-1", 0.21, f.now).ok());  // 600 Wh above the floor
