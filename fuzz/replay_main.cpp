@@ -4,12 +4,13 @@
 //
 // Runs every file of CORPUS_DIR (sorted by name), then MUTATIONS inputs made from them
 // by a fixed-seed mutator (bit flips, bytes from a list of troublesome values, inserted
-// and deleted ranges, JSON tokens, splices of two seeds). The same arguments give the
+// and deleted ranges, JSON tokens, numbers swapped for others, splices of two seeds). The same arguments give the
 // same inputs, so a failure reproduces; the target aborts on a broken invariant.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -38,7 +39,7 @@ std::string mutate(std::string s, const std::vector<std::string>& seeds, std::mt
   auto pick = [&](std::size_t n) { return n == 0 ? std::size_t{0} : static_cast<std::size_t>(rng() % n); };
   const int rounds = 1 + static_cast<int>(rng() % 6);
   for (int r = 0; r < rounds; ++r) {
-    switch (rng() % 8) {
+    switch (rng() % 10) {
       case 0:  // flip a bit
         if (!s.empty()) {
           const std::size_t at = pick(s.size());
@@ -80,6 +81,21 @@ std::string mutate(std::string s, const std::vector<std::string>& seeds, std::mt
       {
         const std::size_t to = pick(s.size() + 1);
         s.insert(to, kTokens[pick(std::size(kTokens))]);
+        break;
+      }
+      case 7:
+      case 8: {  // a number replaced by another (the JSON stays well-formed more often)
+        static const char* const kNumbers[] = {"0",      "-0",     "1",        "-1",         "0.0004",     "1e-9",
+                                               "0.5",    "7000.0005", "11000", "-11000",     "45000",      "-20000.0006",
+                                               "86400",  "604800", "1e15",     "-1e15",      "1e308",      "9007199254740993"};
+        auto digit = [&](std::size_t i) { return i < s.size() && std::strchr("-0123456789.eE+", s[i]) && s[i] != '\0'; };
+        std::size_t at = pick(s.size() + 1);
+        while (at < s.size() && !digit(at)) ++at;
+        if (at >= s.size()) break;
+        std::size_t end = at;
+        while (digit(end)) ++end;
+        while (at > 0 && digit(at - 1)) --at;
+        s.replace(at, end - at, kNumbers[pick(std::size(kNumbers))]);
         break;
       }
       default: {  // a splice: this seed's head, another's tail

@@ -13,20 +13,13 @@
 // and comes with a command that parses back (dispatch::parse_setpoint) to the same
 // EVSE, mode and values; no site's committed power passes its import or export limit.
 #include <cmath>
-#include <map>
-#include <memory>
 #include <string>
 
 #include <boost/json.hpp>
 
-#include "core/time.h"
-#include "dispatch/engine.h"
-#include "dispatch/fleet.h"
 #include "dispatch/setpoint.h"
-#include "fuzz/fuzz_support.h"
+#include "fuzz/engine_world.h"
 #include "protocol/json_text.h"
-#include "protocol/signer_trust.h"
-#include "tests/dispatch/dispatch_fixture.h"
 
 using namespace gridtrust;
 using namespace gridtrust::dispatch;
@@ -34,103 +27,18 @@ namespace json = boost::json;
 
 namespace {
 
-const char* kFleet = R"(
-sites:
-  - id: S1
-    import_limit_w: 30000
-    export_limit_w: 20000
-    policy: clamp
-    stations:
-      - id: CS-001
-        aggregator: Fleet
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-          - {id: 2, max_charge_w: 22000, max_discharge_w: 0}
-          - {id: 3, max_charge_w: 11000, max_discharge_w: 11000}
-      - id: CS-002
-        aggregator: Fleet
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-  - id: S2
-    import_limit_w: 15000
-    export_limit_w: 5000
-    policy: reject
-    ramp_w_per_s: 100
-    stations:
-      - id: CS-101
-        aggregator: Fleet
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-          - {id: 2, max_charge_w: 7000, max_discharge_w: 7000}
-      - id: CS-201
-        aggregator: Other
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-)";
-const char* const kStations[] = {"CS-001", "CS-002", "CS-101", "CS-201"};
-
-Session ev(const std::string& id, const std::string& station, int evse, std::int64_t now) {
-  Session s;
-  s.ev = id;
-  s.station = station;
-  s.evse = evse;
-  s.battery_wh = 60000;
-  s.soc = 0.5;
-  s.soc_min = 0.2;
-  s.soc_max = 0.9;
-  s.max_charge_w = 9000;
-  s.max_discharge_w = 7000;
-  s.eta_charge = 0.9;
-  s.eta_discharge = 0.9;
-  s.departure = now + 10 * 3600;
-  s.energy_needed_wh = 45000;
-  return s;
-}
-
-struct World {
-  test::DispatchPki pki;
-  test::SignerIdentity signer = pki.software_signer("agg-fleet", "Fleet");
-  test::SignerIdentity daemon = pki.hsm_signer("gridtrustd", "Fleet");
-  protocol::PkiSignerResolver resolver{*pki.ca};
-  StoreOutgoingSigner outgoing{daemon.command_signer(), *pki.store};
-  std::int64_t now = to_unix(now_seconds());
-  Fleet fleet;
-  std::unique_ptr<Engine> engine;
-  std::map<std::string, std::uint64_t> seqs;
-
-  World() {
-    auto f = load_fleet_yaml_text(kFleet, "fleet");
-    if (!f.ok()) fuzz::fail("fleet: " + f.error().message);
-    fleet = *f;
-    engine = std::make_unique<Engine>(std::move(*f), resolver, *pki.store, EngineOptions{}, &outgoing);
-    int n = 0;
-    for (auto [station, evse] : {std::pair{"CS-001", 1}, {"CS-001", 2}, {"CS-001", 3}, {"CS-002", 1},
-                                 {"CS-101", 1}, {"CS-101", 2}, {"CS-201", 1}}) {
-      auto st = engine->start_session(ev("EV-" + std::to_string(++n), station, evse, now));
-      if (!st.ok()) fuzz::fail("session: " + st.error().message);
-    }
-  }
-};
-
-World& world() {
-  static World w;
+fuzz::World& world() {
+  static fuzz::World w;
   return w;
-}
-
-// Decisions and commands both carry whole milliwatts (engine.cpp: milliwatts_within),
-// except in an envelope narrower than a milliwatt with no whole milliwatt inside.
-bool same(double command, double decided, const Decision& d) {
-  const double slack = d.envelope_max_w - d.envelope_min_w < 1e-3 ? 5e-4 : 0.0;
-  return std::fabs(command - decided) <= slack + 1e-9 * std::fabs(decided);
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  World& w = world();
+  fuzz::World& w = world();
   auto parsed = protocol::parse_strict(std::string_view(reinterpret_cast<const char*>(data), size));
   if (!parsed.ok() || !parsed->is_object()) return 0;
-  const std::string station = kStations[size % std::size(kStations)];
+  const std::string station = fuzz::kStations[size % std::size(fuzz::kStations)];
   ++w.now;
   auto message = protocol::sign_command(parsed->as_object(), w.signer.command_signer(),
                                         {"SetChargingProfile", station, ++w.seqs[station]}, {w.now, 300});
@@ -140,34 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const Decision d = w.engine->submit(*message, w.now);
   const std::string what = json::serialize(d.to_json());
-  FUZZ_CHECK(fuzz::well_formed_code(d.reason), what);
-  FUZZ_CHECK(d.reason != "internal.error", what);
-  if (d.applied()) {
-    FUZZ_CHECK(d.command.has_value(), "applied without a command: " + what);
-    for (double x : {d.applied_lo_w, d.applied_hi_w, d.envelope_min_w, d.envelope_max_w})
-      FUZZ_CHECK(std::isfinite(x), what);
-    FUZZ_CHECK(d.applied_lo_w <= d.applied_hi_w, what);
-    FUZZ_CHECK(d.applied_lo_w >= d.envelope_min_w - 1e-6 && d.applied_hi_w <= d.envelope_max_w + 1e-6,
-               "outside its envelope: " + what);
-    auto evse = w.fleet.evses.find(evse_key(d.station, d.evse));
-    FUZZ_CHECK(evse != w.fleet.evses.end(), "applied to an EVSE not in the registry: " + what);
-    FUZZ_CHECK(d.applied_hi_w <= evse->second.max_charge_w + 1e-6 &&
-                   d.applied_lo_w >= -evse->second.max_discharge_w - 1e-6,
-               "beyond the EVSE's limits: " + what);
-    auto again = parse_setpoint(*d.command, d.station, 900);
-    FUZZ_CHECK(again.ok(), "the emitted command does not parse (" + (again.ok() ? "" : again.error().message) +
-                              "): " + json::serialize(*d.command) + " for " + what);
-    FUZZ_CHECK(again->evse == d.evse && d.mode && again->mode == *d.mode, json::serialize(*d.command) + " for " + what);
-    FUZZ_CHECK(same(again->lo_w, d.applied_lo_w, d) && same(again->hi_w, d.applied_hi_w, d),
-               "the command says other values: " + json::serialize(*d.command) + " for " + what);
-  } else {
-    FUZZ_CHECK(!d.command.has_value(), "rejected with a command: " + what);
-  }
-  for (const char* site : {"S1", "S2"}) {
-    auto s = w.engine->site_status(site, w.now);
-    FUZZ_CHECK(s.ok(), site);
-    FUZZ_CHECK(s->committed_max_w <= s->site.import_limit_w + 1e-6 && s->committed_min_w >= -s->site.export_limit_w - 1e-6,
-               std::string(site) + " over its limits after " + what);
-  }
+  fuzz::check_decision(d, w.fleet, 0.0);
+  fuzz::check_sites(*w.engine, w.now, what);
   return 0;
 }
