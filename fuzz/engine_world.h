@@ -2,7 +2,8 @@
 // The engine the dispatch fuzz targets drive (setpoint_fuzz.cpp, fleet_target_fuzz.cpp):
 // a real PKI (SoftHSM2 token in a temporary directory, CA hierarchy), a SQLite store,
 // an authorised aggregator signer (software key), the daemon's HSM-held command signer
-// and a fleet of two sites (clamp and reject, one with a ramp) with EVs plugged in.
+// and the engine tests' fleet (tests/dispatch/dispatch_fixture.h: two sites, clamp and
+// reject, one with a ramp) with an EV plugged into every EVSE.
 #include <cmath>
 #include <map>
 #include <memory>
@@ -22,58 +23,7 @@ namespace gridtrust::fuzz {
 
 using namespace gridtrust::dispatch;
 
-inline const char* const kFleet = R"(
-sites:
-  - id: S1
-    import_limit_w: 30000
-    export_limit_w: 20000
-    policy: clamp
-    stations:
-      - id: CS-001
-        aggregator: Fleet
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-          - {id: 2, max_charge_w: 22000, max_discharge_w: 0}
-          - {id: 3, max_charge_w: 11000, max_discharge_w: 11000}
-      - id: CS-002
-        aggregator: Fleet
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-  - id: S2
-    import_limit_w: 15000
-    export_limit_w: 5000
-    policy: reject
-    ramp_w_per_s: 100
-    stations:
-      - id: CS-101
-        aggregator: Fleet
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-          - {id: 2, max_charge_w: 7000, max_discharge_w: 7000}
-      - id: CS-201
-        aggregator: Other
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-)";
 inline const char* const kStations[] = {"CS-001", "CS-002", "CS-101", "CS-201"};
-
-inline Session ev(const std::string& id, const std::string& station, int evse, std::int64_t now) {
-  Session s;
-  s.ev = id;
-  s.station = station;
-  s.evse = evse;
-  s.battery_wh = 60000;
-  s.soc = 0.5;
-  s.soc_min = 0.2;
-  s.soc_max = 0.9;
-  s.max_charge_w = 9000;
-  s.max_discharge_w = 7000;
-  s.eta_charge = 0.9;
-  s.eta_discharge = 0.9;
-  s.departure = now + 10 * 3600;
-  s.energy_needed_wh = 45000;
-  return s;
-}
 
 struct World {
   test::DispatchPki pki;
@@ -91,14 +41,16 @@ struct World {
   // Another engine on the same PKI with its own store (its own sequence numbers and
   // EVSE states), the same fleet and sessions.
   std::unique_ptr<Engine> make_engine(store::Store& store, EngineOptions options) {
-    auto f = load_fleet_yaml_text(kFleet, "fleet");
+    auto f = load_fleet_yaml_text(test::kFleet, "fleet");
     if (!f.ok()) fail("fleet: " + f.error().message);
     fleet = *f;
     auto e = std::make_unique<Engine>(std::move(*f), resolver, store, std::move(options), &outgoing);
     int n = 0;
     for (auto [station, evse] : {std::pair{"CS-001", 1}, {"CS-001", 2}, {"CS-001", 3}, {"CS-002", 1},
-                                 {"CS-101", 1}, {"CS-101", 2}, {"CS-201", 1}}) {
-      auto st = e->start_session(ev("EV-" + std::to_string(++n), station, evse, now));
+                                 {"CS-101", 1}, {"CS-201", 1}}) {
+      Session s = test::ev("EV-" + std::to_string(++n), station, evse, now);
+      s.energy_needed_wh = 45000;  // (so that departures bind)
+      auto st = e->start_session(s);
       if (!st.ok()) fail("session: " + st.error().message);
     }
     return e;

@@ -8,6 +8,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 
+#include "dispatch/fleet.h"
 #include "hsm/hsm_signer.h"
 #include "hsm/signer.h"
 #include "pki/certificate_authority.h"
@@ -18,6 +19,59 @@
 #include "tests/support/test_support.h"
 
 namespace gridtrust::test {
+
+// Two sites: S1 clamps (CS-001 with three EVSEs, the second charge-only, and CS-002),
+// S2 rejects and ramps at 100 W/s (CS-101 of aggregator Fleet, CS-201 of Other).
+inline const char* const kFleet = R"(
+sites:
+  - id: S1
+    import_limit_w: 30000
+    export_limit_w: 20000
+    policy: clamp
+    stations:
+      - id: CS-001
+        aggregator: Fleet
+        evses:
+          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
+          - {id: 2, max_charge_w: 22000, max_discharge_w: 0}
+          - {id: 3, max_charge_w: 11000, max_discharge_w: 11000}
+      - id: CS-002
+        aggregator: Fleet
+        evses:
+          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
+  - id: S2
+    import_limit_w: 50000
+    policy: reject
+    ramp_w_per_s: 100
+    stations:
+      - id: CS-101
+        aggregator: Fleet
+        evses:
+          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
+      - id: CS-201
+        aggregator: Other
+        evses:
+          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
+)";
+
+// A 60 kWh EV at 50 % (floor 20 %, ceiling 90 %), 9 kW in, 7 kW out, leaving in 10 h.
+inline dispatch::Session ev(const std::string& id, const std::string& station, int evse, std::int64_t now) {
+  dispatch::Session s;
+  s.ev = id;
+  s.station = station;
+  s.evse = evse;
+  s.battery_wh = 60000;
+  s.soc = 0.5;
+  s.soc_min = 0.2;
+  s.soc_max = 0.9;
+  s.max_charge_w = 9000;
+  s.max_discharge_w = 7000;
+  s.eta_charge = 0.9;
+  s.eta_discharge = 0.9;
+  s.departure = now + 10 * 3600;
+  return s;
+}
+
 
 // ECDSA P-256 in software behind hsm::Signer: digest in, raw r||s out.
 class SoftP256Signer final : public hsm::Signer {

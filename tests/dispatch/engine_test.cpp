@@ -32,54 +32,8 @@ namespace json = boost::json;
 
 namespace {
 
-const char* kFleet = R"(
-sites:
-  - id: S1
-    import_limit_w: 30000
-    export_limit_w: 20000
-    policy: clamp
-    stations:
-      - id: CS-001
-        aggregator: Fleet
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-          - {id: 2, max_charge_w: 22000, max_discharge_w: 0}
-          - {id: 3, max_charge_w: 11000, max_discharge_w: 11000}
-      - id: CS-002
-        aggregator: Fleet
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-  - id: S2
-    import_limit_w: 50000
-    policy: reject
-    ramp_w_per_s: 100
-    stations:
-      - id: CS-101
-        aggregator: Fleet
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-      - id: CS-201
-        aggregator: Other
-        evses:
-          - {id: 1, max_charge_w: 11000, max_discharge_w: 11000}
-)";
-
-Session ev(const std::string& id, const std::string& station, int evse, std::int64_t now) {
-  Session s;
-  s.ev = id;
-  s.station = station;
-  s.evse = evse;
-  s.battery_wh = 60000;
-  s.soc = 0.5;
-  s.soc_min = 0.2;
-  s.soc_max = 0.9;
-  s.max_charge_w = 9000;
-  s.max_discharge_w = 7000;
-  s.eta_charge = 0.9;
-  s.eta_discharge = 0.9;
-  s.departure = now + 10 * 3600;
-  return s;
-}
+using test::ev;
+using test::kFleet;
 
 json::object request(int evse, const std::string& mode, std::optional<double> setpoint,
                      std::optional<double> limit = std::nullopt, std::optional<double> discharge_limit = std::nullopt,
