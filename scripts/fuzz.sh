@@ -21,6 +21,8 @@ mkdir -p build-fuzz/artifacts
 for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$t"
   echo "== fuzz_$t for ${seconds} s"
-  build-fuzz/fuzz/fuzz_"$t" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+  dict=(-dict=fuzz/json.dict)
+  [ "$t" = signed_command ] && dict=()  # (its input is an edit script, not text)
+  build-fuzz/fuzz/fuzz_"$t" -max_total_time="$seconds" -max_len=4096 -timeout=10 "${dict[@]}" \
     -artifact_prefix=build-fuzz/artifacts/"$t"- "build-fuzz/corpus/$t" "fuzz/corpus/$t"
 done
