@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(json_text signed_command setpoint fleet_target fleet)
+[ ${#targets[@]} -gt 0 ] || targets=(json_text signed_command setpoint fleet_target fleet csr)
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is needed (apt-get install clang libclang-rt-dev)" >&2; exit 2; }
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRIDTRUST_FUZZ=ON \
   -DGRIDTRUST_TESTS=OFF -DGRIDTRUST_BENCH=OFF >/dev/null
@@ -22,7 +22,7 @@ for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$t"
   echo "== fuzz_$t for ${seconds} s"
   dict=(-dict=fuzz/json.dict)
-  [ "$t" = signed_command ] && dict=()  # (its input is an edit script, not text)
+  case "$t" in signed_command | csr) dict=() ;; esac  # (an edit script; DER)
   build-fuzz/fuzz/fuzz_"$t" -max_total_time="$seconds" -max_len=4096 -timeout=10 "${dict[@]}" \
     -artifact_prefix=build-fuzz/artifacts/"$t"- "build-fuzz/corpus/$t" "fuzz/corpus/$t"
 done
