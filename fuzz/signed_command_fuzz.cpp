@@ -4,16 +4,18 @@
 // an aggregator signer certificate) and seed messages signed by it: two single
 // commands (one with x5c) and a batch of three. An input is an edit script over the
 // text of one seed (see apply_edits); its first byte picks the seed, and from 0xF0 on
-// the rest of the input is the message text itself. The edited text goes through
+// the rest of the input is the message text itself; its length picks who verifies
+// (the CSMS side, the seed's own station, or another station). The edited text goes through
 // parse_strict and verify_command (or verify_batch, in place of its seed's entry) with
 // the store-backed signer trust.
 //
 // Invariants: a refusal has a well-formed code; anything that verifies carries
 // exactly what was signed (the same signed payload, action, station, sequence and
 // signer as its seed), whatever else the edits did; no input verifies as another
-// signer's or another station's command.
+// signer's or another station's command, nor at a station it was not signed for.
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,13 +99,17 @@ struct World {
     }
   }
 
-  Result<protocol::VerifiedCommand> verify(const Seed& seed, const std::string& text) {
+  // `as_station`: verified as that station would (VerifyOptions::station), or as the
+  // CSMS side (none).
+  Result<protocol::VerifiedCommand> verify(const Seed& seed, const std::string& text,
+                                           std::optional<std::string> as_station = std::nullopt) {
     auto parsed = protocol::parse_strict(text);
     if (!parsed.ok()) return parsed.error();
     if (!parsed->is_object()) return reject("verify.malformed", "not an object");
     protocol::VerifyOptions o;
     o.now = now;
     o.action = "SetChargingProfile";
+    o.station = std::move(as_station);
     AcceptAll replay;
     if (!seed.entry) return protocol::verify_command(parsed->as_object(), o, resolver, replay);
     auto entries = batch;
@@ -157,7 +163,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Seed& seed = w.seeds[data[0] % w.seeds.size()];
   const std::string text = data[0] >= 0xF0 ? std::string(reinterpret_cast<const char*>(data + 1), size - 1)
                                            : apply_edits(seed.text, data + 1, data + size);
-  auto v = w.verify(seed, text);
+  // Verified as the CSMS would, as the seed's own station would, or as another
+  // station (which must never accept it), by the input's length.
+  std::optional<std::string> as_station;
+  if (size % 3 == 1) as_station = seed.claims.station;
+  if (size % 3 == 2) as_station = "CS-999";
+  auto v = w.verify(seed, text, as_station);
+  if (as_station == "CS-999") FUZZ_CHECK(!v.ok(), "another station's command verified at CS-999");
   if (!v.ok()) {
     FUZZ_CHECK(fuzz::well_formed_code(v.error().code), "refusal code '" + v.error().code + "'");
     FUZZ_CHECK(v.error().code != "internal.error", v.error().message);

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(json_text signed_command setpoint fleet_target fleet csr)
+[ ${#targets[@]} -gt 0 ] || targets=(json_text signed_command setpoint fleet_target fleet ocpp_certificates csr)
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is needed (apt-get install clang libclang-rt-dev)" >&2; exit 2; }
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRIDTRUST_FUZZ=ON \
   -DGRIDTRUST_TESTS=OFF -DGRIDTRUST_BENCH=OFF >/dev/null
