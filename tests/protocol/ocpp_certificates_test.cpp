@@ -543,6 +543,7 @@ TEST_CASE("malformed OCPP payloads each get their CallError code, nothing is iss
            json::serialize(mo_hash->to_json()) + "}",
        "ocpp.not_supported"},
       {"csr not PEM", Version::v2_0_1, R"({"csr":"MIIBhello"})", "ocpp.format_violation"},
+      {"an empty csr (its schema has no minLength)", Version::v2_0_1, R"({"csr":""})", "ocpp.format_violation"},
       {"csr PEM of bad base64", Version::v2_0_1,
        R"({"csr":"-----BEGIN CERTIFICATE REQUEST-----\n!!!!****\n-----END CERTIFICATE REQUEST-----\n"})",
        "ocpp.format_violation"},
