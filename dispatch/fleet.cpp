@@ -271,8 +271,8 @@ Status validate_session(const Fleet& fleet, const Session& s, const std::string&
   if (!fleet.evses.count(evse_key(s.station, s.evse)))
     return reject("dispatch.unknown_reference",
                   where + ".evse: station " + s.station + " has no EVSE " + std::to_string(s.evse));
-  if (!(std::isfinite(s.battery_wh) && s.battery_wh > 0) || s.departure < 0 || s.departure > kLastDeparture || s.soc < 0 || s.soc > 1 || s.soc_min < 0 || s.soc_max > 1 || s.soc_min > s.soc_max ||
-      s.eta_charge <= 0 || s.eta_charge > 1 || s.eta_discharge <= 0 || s.eta_discharge > 1 || s.max_charge_w < 0 ||
+  if (!(std::isfinite(s.battery_wh) && s.battery_wh > 0) || s.departure < 0 || s.departure > kLastDeparture ||
+      s.soc < 0 || s.soc > 1 || s.soc_min < 0 || s.soc_max > 1 || s.soc_min > s.soc_max || s.eta_charge <= 0 || s.eta_charge > 1 || s.eta_discharge <= 0 || s.eta_discharge > 1 || s.max_charge_w < 0 ||
       s.max_discharge_w < 0 || s.energy_needed_wh < 0 || s.energy_needed_wh > s.soc_max * s.battery_wh + 1e-9)
     return reject("dispatch.bad_registry", where + ": session values out of range");
   auto it = fleet.sessions.find(evse_key(s.station, s.evse));

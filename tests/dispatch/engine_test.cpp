@@ -248,6 +248,14 @@ TEST_CASE("a clamped value is applied in whole milliwatts inside the envelope: d
   REQUIRE(station.ok());
   for (const auto& e : *station)
     if (e.evse == 1) CHECK(e.lo_w == d.applied_lo_w);
+  // Where the nearest milliwatt lies above the envelope (158.7309487... W over 604,797
+  // s), the value steps down to the milliwatt inside it.
+  d = f.submit(request(1, "CentralSetpoint", 1000.0, std::nullopt, std::nullopt, 604797), "CS-002");
+  INFO(describe(d));
+  REQUIRE(d.outcome == Outcome::Clamped);
+  CHECK(d.envelope_max_w == Approx(24000.0 * 3600 / (0.9 * 604797)));
+  CHECK(d.envelope_max_w < 158.731);
+  CHECK(d.applied_lo_w == 158.73);
 }
 
 TEST_CASE("SoC floor and ceiling, departure energy, site limit and a missing vehicle each bind with their code") {
