@@ -27,6 +27,9 @@
 // Messages are signed before the clock starts; nothing else is prepared.
 // The allocator is tuned as gridtrustd tunes it (core/allocator.h), so the figures are
 // the daemon's; GLIBC_TUNABLES= (set, even empty) leaves glibc's defaults for an A/B.
+// Instructions per setpoint, steadier than any timing on a shared machine, for an A/B:
+//   DISPATCH_BENCH_RAW=10 valgrind --tool=callgrind --toggle-collect='*Engine::submit_batch*'
+//     --toggle-collect='*record_dispatch*' dispatch_bench 100 batched
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -39,6 +42,8 @@
 #include <random>
 #include <thread>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include <boost/json.hpp>
 #include <openssl/ec.h>
@@ -245,6 +250,12 @@ double run_many(dp::Engine& engine, const std::vector<json::object>& msgs, int t
   return rate;
 }
 
+double process_cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 void line(const char* what, double value, const char* unit, double base = -1, const char* base_name = "") {
   std::printf("  %-62s %12.0f %-14s", what, value, unit);
   if (base > 0) std::printf(" ratio to %s = %.2f", base_name, value / base);
@@ -271,7 +282,10 @@ int main(int argc, char** argv) {
   std::printf("dispatch_bench: store and token in %s; %u hardware threads\n", env.dir.c_str(),
               std::thread::hardware_concurrency());
 
-  const double raw = raw_verify_rate(2, 20000);
+  // DISPATCH_BENCH_RAW=N: N verifies per thread for the first baseline (default 20000;
+  // a few for a run under valgrind's callgrind, which counts instructions, not time).
+  const char* raw_n = std::getenv("DISPATCH_BENCH_RAW");
+  const double raw = raw_verify_rate(2, raw_n ? std::max(1, std::atoi(raw_n)) : 20000);
   line("raw OpenSSL EVP_PKEY_verify P-256, 2 threads", raw, "verifies/s");
   // This machine's speed drifts within a run (shared host): each single-signed line is
   // set against the raw loop measured right before and right after it.
@@ -320,7 +334,7 @@ int main(int argc, char** argv) {
   if (wanted("batched")) {
     dp::Engine engine(bench_fleet(now), resolver, *env.store, opt);
     protocol::CommandSigner signer{*env.aggregator_key, env.aggregator.record.der, {}};
-    const int batches = 40;
+    const int batches = std::max(40, 2 * (n / 250));  // 40 at the default N; more for a profile
     std::vector<std::vector<json::object>> all;
     for (int b = 0; b < batches; ++b) {
       std::vector<protocol::BatchItem> items;
@@ -332,6 +346,7 @@ int main(int argc, char** argv) {
       all.push_back(must(protocol::sign_batch(std::move(items), signer, {now, 600}), "sign_batch"));
     }
     std::atomic<int> bad{0};
+    const double cpu0 = process_cpu_s();
     auto t0 = Steady::now();
     std::vector<std::thread> ts;
     for (int t = 0; t < 2; ++t)
@@ -342,8 +357,12 @@ int main(int argc, char** argv) {
       });
     for (auto& t : ts) t.join();
     const double rate = batches * 1000 / std::chrono::duration<double>(Steady::now() - t0).count();
+    const double cpu_us = (process_cpu_s() - cpu0) * 1e6 / (batches * 1000.0);
     if (bad) die("batches: " + std::to_string(bad.load()) + " not applied");
     line("batched (1,000 per signature), 2 threads, commands unsigned", rate, "setpoints/s", raw, "raw verify");
+    // CPU time of the whole process (callers, the store's writer) per setpoint: steadier
+    // than the rate on a shared machine, whose steal time counts in the rate only.
+    std::printf("  %-62s %12.2f %-14s\n", "  CPU per setpoint (all threads)", cpu_us, "us");
   }
 
   // Latency at 10,000 setpoints/s offered (the goal's rate) and at 1,000/s, receipt ->
