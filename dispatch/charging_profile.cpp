@@ -17,9 +17,9 @@ double tidy(double w) { return std::round(w * 1000.0) / 1000.0 + 0.0; }
 }  // namespace
 
 json::object applied_request(const json::object& received, const Setpoint& sp, double lo_w, double hi_w,
-                             double envelope_min_w, double envelope_max_w) {
+                             double envelope_min_w, double envelope_max_w, json::storage_ptr storage) {
   // Everything but customData (for a batch entry, the signature and its Merkle path).
-  json::object out(received.storage());
+  json::object out(std::move(storage));
   out.reserve(received.size());
   for (const auto& kv : received)
     if (kv.key() != "customData") out.emplace(kv.key(), kv.value());

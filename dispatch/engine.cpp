@@ -36,6 +36,7 @@ class DeferredReplay final : public protocol::ReplayGuard {
 std::string pair_key(const std::string& a, const std::string& b) { return a + '\n' + b; }
 
 constexpr double kTolerance = 1e-6;  // W: what counts as "inside" the envelope
+constexpr std::size_t kCommandArenaBytes = 2048;  // an emitted SetChargingProfileRequest fits
 
 // An applied value in whole milliwatts, as the emitted command carries it
 // (charging_profile.cpp), kept within [lo, hi]: so the decision, its audit entry, the
@@ -193,10 +194,15 @@ Engine::Engine(Fleet fleet, protocol::SignerResolver& resolver, store::Store* st
   state_.reserve(fleet_.evses.size());
   // Every EVSE has its state from the start (map nodes do not move), so a site's
   // members are summed through pointers, without a lookup per EVSE.
+  for (const auto& [id, st] : fleet_.stations) stations_.emplace(id, &st);
   for (const auto& [key, e] : fleet_.evses) {
     auto [st, fresh] = state_.try_emplace(key);
-    site_evses_[fleet_.stations.at(e.station).site].push_back(SiteMember{&st->first, &st->second});
+    const std::string& site = fleet_.stations.at(e.station).site;
+    site_evses_[site].push_back(SiteMember{&st->first, &st->second});
+    places_.emplace(key, Place{&e, &fleet_.sites.at(site), &st->second, nullptr});
   }
+  // (after every site has all its members: the vectors stay where they are from here)
+  for (auto& [key, place] : places_) place.members = &site_evses_.at(fleet_.stations.at(place.evse->station).site);
   for (const auto& [key, s] : fleet_.sessions) ev_index_[s.ev] = key;
   if (store_) load_states();
 }
@@ -335,7 +341,7 @@ void Engine::finish(std::vector<Pending*>& ps, std::int64_t now, const char* man
   {
     std::lock_guard g(mu_);
     for (Pending* p : ps)
-      if (!p->done && !fleet_.stations.count(p->d.station)) {
+      if (!p->done && !stations_.count(p->d.station)) {
         p->d.reason = "dispatch.unknown_station";
         p->d.detail = "station " + p->d.station + " is not in the fleet registry";
         p->done = true;
@@ -733,25 +739,25 @@ void Engine::check_sequences(std::vector<Pending*>& ps) {
   }
 }
 
-EnvelopeInput Engine::envelope_input_locked(const Evse& evse, const std::string& key, std::int64_t now,
+const Session* Engine::session_locked(const std::string& key) const {
+  auto s = fleet_.sessions.find(key);
+  return s == fleet_.sessions.end() ? nullptr : &s->second;
+}
+
+EnvelopeInput Engine::envelope_input_locked(const Place& place, const Session* session, std::int64_t now,
                                             double duration_s, bool ramp) const {
   EnvelopeInput in;
-  in.evse = &evse;
-  const Station& station = fleet_.stations.at(evse.station);
-  in.site = &fleet_.sites.at(station.site);
-  auto s = fleet_.sessions.find(key);
-  in.session = s == fleet_.sessions.end() ? nullptr : &s->second;
-  auto mine = state_.find(key);
-  const EvseState* own = mine == state_.end() ? nullptr : &mine->second;
-  for (const SiteMember& other : site_evses_.at(station.site)) {
+  in.evse = place.evse;
+  in.site = place.site;
+  in.session = session;
+  const EvseState* own = place.state;
+  for (const SiteMember& other : *place.members) {
     if (other.state == own || other.state->until <= now) continue;
     in.others_max_w += other.state->hi_w;
     in.others_min_w += other.state->lo_w;
   }
-  if (own) {
-    in.last_w = own->last_w;
-    in.last_at = own->last_at;
-  }
+  in.last_w = own->last_w;
+  in.last_at = own->last_at;
   in.apply_ramp = ramp;
   in.now = now;
   in.duration_s = duration_s;
@@ -765,7 +771,7 @@ void Engine::decide_locked(Pending& p, std::int64_t now) {
     d.detail = std::move(why);
     d.outcome = Outcome::Rejected;
   };
-  const Station& station = fleet_.stations.at(d.station);
+  const Station& station = *stations_.at(d.station);
   // A message reordered behind a later one that another thread applied first.
   auto& applied_seq = applied_seq_[pair_key(d.signer, d.station)];
   if (d.seq <= applied_seq) return fail("dispatch.replay", "a later sequence number was applied first");
@@ -783,15 +789,16 @@ void Engine::decide_locked(Pending& p, std::int64_t now) {
   d.requested_lo_w = sp->lo_w;
   d.requested_hi_w = sp->hi_w;
   const std::string key = evse_key(d.station, sp->evse);
-  auto evse = fleet_.evses.find(key);
-  if (evse == fleet_.evses.end())
+  auto found = places_.find(key);
+  if (found == places_.end())
     return fail("dispatch.unknown_evse", "station " + d.station + " has no EVSE " + std::to_string(sp->evse));
-  auto session = fleet_.sessions.find(key);
-  if (session != fleet_.sessions.end()) d.ev = session->second.ev;
+  const Place& place = found->second;
+  const Session* session = session_locked(key);
+  if (session) d.ev = session->ev;
   // The ramp rate binds setpoints the engine sets directly; Idle (stop) is always
   // allowed, and an ExternalSetpoint range is ramped by the station itself.
   const bool ramp = sp->mode == OperationMode::CentralSetpoint;
-  const Envelope env = compute_envelope(envelope_input_locked(evse->second, key, now, sp->duration_s, ramp));
+  const Envelope env = compute_envelope(envelope_input_locked(place, session, now, sp->duration_s, ramp));
   d.envelope_min_w = env.min_w;
   d.envelope_max_w = env.max_w;
   const bool over = sp->hi_w > env.max_w + kTolerance;
@@ -803,8 +810,7 @@ void Engine::decide_locked(Pending& p, std::int64_t now) {
     d.applied_hi_w = sp->hi_w;
   } else {
     const char* why = over ? env.max_reason : env.min_reason;
-    const Site& site = fleet_.sites.at(station.site);
-    if (site.policy == EnforcementPolicy::Reject)
+    if (place.site->policy == EnforcementPolicy::Reject)
       return fail(why, std::string("outside the envelope [") + std::to_string(env.min_w) + ", " +
                            std::to_string(env.max_w) + "] W; site policy is reject");
     d.outcome = Outcome::Clamped;
@@ -814,7 +820,7 @@ void Engine::decide_locked(Pending& p, std::int64_t now) {
   }
   d.applied_lo_w = milliwatts_within(d.applied_lo_w, env.min_w - kTolerance, env.max_w + kTolerance);
   d.applied_hi_w = milliwatts_within(d.applied_hi_w, env.min_w - kTolerance, env.max_w + kTolerance);
-  EvseState& st = state_[key];
+  EvseState& st = *place.state;
   p.before = st;
   st.lo_w = d.applied_lo_w;
   st.hi_w = d.applied_hi_w;
@@ -833,8 +839,11 @@ void Engine::emit(std::vector<Pending*>& applied, std::int64_t now, Turn& turn) 
   std::vector<protocol::BatchItem> items;
   items.reserve(applied.size());
   for (Pending* p : applied) {
+    // Each command in an arena of its own: one allocation instead of one per value, and
+    // nothing freed value by value (Boost.JSON skips that for a monotonic resource).
     json::object cmd = applied_request(*p->message, *p->setpoint, p->d.applied_lo_w, p->d.applied_hi_w,
-                                       p->d.envelope_min_w, p->d.envelope_max_w);
+                                       p->d.envelope_min_w, p->d.envelope_max_w,
+                                       json::make_shared_resource<json::monotonic_resource>(kCommandArenaBytes));
     items.push_back({std::move(cmd), {kSetChargingProfile, p->d.station, 0}});
   }
   if (!outgoing_) {
@@ -1218,9 +1227,9 @@ Result<Envelope> Engine::envelope_of(const std::string& station, int evse, std::
   std::lock_guard g(mu_);
   if (!fleet_.stations.count(station)) return reject("dispatch.unknown_station", "no station " + station);
   const std::string key = evse_key(station, evse);
-  auto e = fleet_.evses.find(key);
-  if (e == fleet_.evses.end()) return reject("dispatch.unknown_evse", "no EVSE " + key);
-  return compute_envelope(envelope_input_locked(e->second, key, now, duration_s, true));
+  auto place = places_.find(key);
+  if (place == places_.end()) return reject("dispatch.unknown_evse", "no EVSE " + key);
+  return compute_envelope(envelope_input_locked(place->second, session_locked(key), now, duration_s, true));
 }
 
 Result<std::vector<EvseStatus>> Engine::station_status(const std::string& station, std::int64_t now) {

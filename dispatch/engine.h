@@ -250,8 +250,19 @@ class Engine {
 
   void check_sequences(std::vector<Pending*>& ps);
   void decide_locked(Pending& p, std::int64_t now);
-  EnvelopeInput envelope_input_locked(const Evse& evse, const std::string& key, std::int64_t now, double duration_s,
-                                      bool ramp) const;
+  struct SiteMember;
+  // An EVSE of the registry with what deciding needs of it, found with one hashed
+  // lookup (the registry's sites, stations and EVSEs do not change after construction).
+  struct Place {
+    const Evse* evse = nullptr;
+    const Site* site = nullptr;
+    EvseState* state = nullptr;                       // in state_
+    const std::vector<SiteMember>* members = nullptr;  // its site's EVSEs, itself among them
+  };
+  // The session plugged into the EVSE `key`, if any.
+  const Session* session_locked(const std::string& key) const;
+  EnvelopeInput envelope_input_locked(const Place& place, const Session* session, std::int64_t now,
+                                      double duration_s, bool ramp) const;
   // A position's turn to sign its commands: passed when it goes out of scope.
   class Turn {
    public:
@@ -339,8 +350,11 @@ class Engine {
     const std::string* key;  // into state_
     EvseState* state;
   };
-  // Looked up by key only (hashed); elements do not move, so site_evses_ points into state_.
+  // Looked up by key only (hashed); elements do not move, so site_evses_ and places_
+  // point into state_, and places_ into site_evses_ and fleet_.
   std::unordered_map<std::string, std::vector<SiteMember>> site_evses_;  // site -> its EVSEs
+  std::unordered_map<std::string, Place> places_;                          // by evse key
+  std::unordered_map<std::string, const Station*> stations_;               // by id
   std::unordered_map<std::string, std::string> ev_index_;                  // EV -> evse key of its session
   std::unordered_map<std::string, EvseState> state_;                       // by evse key
   std::unordered_map<std::string, std::uint64_t> applied_seq_;             // signer \n station -> last applied
