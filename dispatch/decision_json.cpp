@@ -7,6 +7,12 @@
 // members in to_json()'s order, and every string and number written by boost's own
 // serializer, so escapes and number forms cannot drift from it. Only the punctuation
 // is ours.
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cstdint>
+#include <type_traits>
+
 #include <boost/json.hpp>
 
 #include "dispatch/engine.h"
@@ -32,20 +38,39 @@ class JsonText {
     out_ += "\":";
   }
   void string(std::string_view s) {
+    // Printable ASCII without '"' or '\\' (station ids, codes, fingerprints: nearly
+    // every string here) is written as it is by the serializer too.
+    if (std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; })) {
+      out_ += '"';
+      out_ += s;
+      out_ += '"';
+      return;
+    }
     sr_.reset(s);
     drain();
   }
-  template <class Number>
-  void number(Number x) {
+  // Integers in decimal, as the serializer writes them.
+  template <class Integer>
+  void number(Integer x) requires std::is_integral_v<Integer> {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, x).ptr;
+    out_.append(digits, end);
+  }
+  void number(double x) {
     const json::value v(x);
     sr_.reset(&v);
     drain();
   }
   void range(double lo, double hi) {
     out_ += '[';
+    const std::size_t first = out_.size();
     number(lo);
     out_ += ',';
-    number(hi);
+    if (std::bit_cast<std::uint64_t>(lo) == std::bit_cast<std::uint64_t>(hi)) {
+      out_.append(out_, first, out_.size() - 1 - first);  // a point: the same text again
+    } else {
+      number(hi);
+    }
     out_ += ']';
   }
 

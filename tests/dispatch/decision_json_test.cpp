@@ -121,11 +121,12 @@ TEST_CASE("a decision's audit text is the text of serialising its JSON object") 
 
 TEST_CASE("audit text equals the serialised object for random decisions") {
   std::mt19937_64 rng(20240611);
-  std::uniform_int_distribution<int> byte(0, 255), len(0, 12), coin(0, 1);
+  std::uniform_int_distribution<int> byte(0, 255), printable(0x20, 0x7E), len(0, 12), coin(0, 1);
   std::uniform_real_distribution<double> watts(-25000, 25000);
-  auto text = [&] {
+  auto text = [&] {  // any bytes, or printable ASCII (with '"' and '\\' among it now and then)
     std::string s(static_cast<std::size_t>(len(rng)), ' ');
-    for (char& c : s) c = static_cast<char>(byte(rng));
+    auto& pick = coin(rng) ? byte : printable;
+    for (char& c : s) c = static_cast<char>(pick(rng));
     return s;
   };
   for (int i = 0; i < 2000; ++i) {
@@ -134,7 +135,7 @@ TEST_CASE("audit text equals the serialised object for random decisions") {
     d.reason = text();
     d.detail = coin(rng) ? text() : "";
     d.station = coin(rng) ? text() : "";
-    d.evse = coin(rng) ? static_cast<int>(rng() % 100) : 0;
+    d.evse = coin(rng) ? static_cast<int>(rng() % 200) - 100 : 0;
     d.ev = coin(rng) ? text() : "";
     d.signer = coin(rng) ? text() : "";
     d.caller = coin(rng) ? text() : "";
