@@ -2,7 +2,7 @@
 // apply_target; dispatch/allocation.h: allocate).
 //
 //   dispatch_bench [N [PART]]   N: single-signed setpoints per thread (default 5000);
-//                               PART: all (default), singles, many, batched, latency
+//                               PART: all (default), singles, many, batched, stages, latency
 //                               or allocation (one part alone, e.g. under perf; many:
 //                               the 100-per-call line of singles alone)
 //
@@ -53,7 +53,9 @@
 #include "core/allocator.h"
 #include "core/digest.h"
 #include "core/time.h"
+#include "dispatch/charging_profile.h"
 #include "dispatch/engine.h"
+#include "dispatch/setpoint.h"
 #include "dispatch/intake.h"
 #include "hsm/hsm_signer.h"
 #include "hsm/token.h"
@@ -262,6 +264,103 @@ void line(const char* what, double value, const char* unit, double base = -1, co
   std::printf("\n");
 }
 
+// What a batched setpoint costs at the least: each stage the engine cannot leave out,
+// alone on one thread over the same batches, in µs per setpoint. 1,000,000 setpoints/s
+// on 2 cores leaves 2 µs of CPU per setpoint for all of them together.
+void batched_stages(Env& env, protocol::SignerResolver& resolver, const std::vector<std::vector<json::object>>& all,
+                    std::int64_t now) {
+  const double count = static_cast<double>(all.size()) * 1000;
+  auto per_setpoint = [&](auto&& run) {
+    const auto t0 = Steady::now();
+    run();
+    return std::chrono::duration<double, std::micro>(Steady::now() - t0).count() / count;
+  };
+  struct NoReplay final : protocol::ReplayGuard {
+    Status accept(const std::string&, const std::string&, std::uint64_t) override { return Ok{}; }
+  } no_replay;
+  protocol::VerifyOptions vo;
+  vo.now = now;
+  vo.max_lifetime_s = 3600;
+  vo.action = "SetChargingProfile";
+  std::string fingerprint;
+  const double verify = per_setpoint([&] {
+    for (const auto& batch : all) fingerprint = must(protocol::verify_batch(batch, vo, resolver, no_replay), "verify_batch")[0].signer_fingerprint;
+  });
+  std::vector<dp::Setpoint> sps;
+  sps.reserve(all.size() * 1000);
+  const double parse = per_setpoint([&] {
+    for (const auto& batch : all)
+      for (const auto& e : batch) sps.push_back(must(dp::parse_setpoint(e, "CS-0", 900), "parse_setpoint"));
+  });
+  std::size_t k = 0;
+  const double command = per_setpoint([&] {
+    for (const auto& batch : all)
+      for (const auto& e : batch) {
+        const dp::Setpoint& sp = sps[k++];
+        json::object cmd = dp::applied_request(e, sp, sp.lo_w, sp.hi_w, -11000, 11000,
+                                               json::make_shared_resource<json::monotonic_resource>(2048));
+        if (cmd.empty()) die("empty command");
+      }
+  });
+  // The decisions as the engine makes them, their audit text, and their record.
+  std::vector<std::vector<dp::Decision>> decided(all.size());
+  k = 0;
+  for (std::size_t b = 0; b < all.size(); ++b)
+    for (std::size_t i = 0; i < all[b].size(); ++i, ++k) {
+      dp::Decision d;
+      d.outcome = dp::Outcome::Applied;
+      d.reason = dp::kApplied;
+      d.station = "CS-" + std::to_string(k % kStations);
+      d.evse = 1;
+      d.ev = "EV-" + std::to_string(k % kStations);
+      d.signer = fingerprint;
+      d.seq = 1000000 + k;
+      d.mode = sps[k].mode;
+      d.requested_lo_w = d.applied_lo_w = sps[k].lo_w;
+      d.requested_hi_w = d.applied_hi_w = sps[k].hi_w;
+      d.envelope_min_w = -11000;
+      d.envelope_max_w = 11000;
+      d.at = now;
+      decided[b].push_back(std::move(d));
+    }
+  std::vector<std::string> texts(all.size());
+  const double audit = per_setpoint([&] {
+    for (std::size_t b = 0; b < all.size(); ++b) {
+      texts[b] = "{\"decisions\":[";
+      for (const auto& d : decided[b]) {
+        if (texts[b].size() > 15) texts[b] += ',';
+        d.append_json(texts[b]);
+      }
+      texts[b] += "]}";
+    }
+  });
+  // The durable record of each batch: its sequence numbers (a signer of their own, so
+  // they are all new), the EVSE states they set and the audit entry, one commit each.
+  std::vector<std::vector<store::Store::SequenceClaim>> claims(all.size());
+  std::vector<std::vector<store::Store::DispatchEvseState>> states(all.size());
+  for (std::size_t b = 0; b < all.size(); ++b)
+    for (const auto& d : decided[b]) {
+      claims[b].push_back({"stages-floor", d.station, d.seq});
+      states[b].push_back({"stages-" + d.station + "#1", d.applied_lo_w, d.applied_hi_w, now + 60, d.applied_lo_w, now, d.seq});
+    }
+  const double record = per_setpoint([&] {
+    for (std::size_t b = 0; b < all.size(); ++b) {
+      auto done = env.store->record_dispatch(std::move(claims[b]), std::move(states[b]),
+                                             store::AuditEvent{"bench", "dispatch.batch", "batch/1000", texts[b]},
+                                             nullptr, 0);
+      must(done.get(), "record_dispatch");
+    }
+  });
+  const double sum = verify + parse + command + audit + record;
+  std::printf("  %-62s %12.2f %-14s\n", "batched, each stage alone (1 thread): verify_batch", verify, "us/setpoint");
+  std::printf("  %-62s %12.2f %-14s\n", "  parse the setpoint", parse, "us/setpoint");
+  std::printf("  %-62s %12.2f %-14s\n", "  build the emitted command (JSON)", command, "us/setpoint");
+  std::printf("  %-62s %12.2f %-14s\n", "  the decision's audit text", audit, "us/setpoint");
+  std::printf("  %-62s %12.2f %-14s\n", "  durable record (sequence, EVSE state, audit entry)", record, "us/setpoint");
+  std::printf("  %-62s %12.2f %-14s\n", "  sum (deciding itself not counted)", sum, "us/setpoint");
+  std::printf("  %-62s %12.0f %-14s\n", "  at most, were 2 cores to share the sum perfectly", 2e6 / sum, "setpoints/s");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -269,9 +368,9 @@ int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 5000;
   if (n < 100) die("N must be at least 100");
   const std::string part = argc > 2 ? argv[2] : "all";
-  if (part != "all" && part != "singles" && part != "many" && part != "batched" && part != "latency" &&
-      part != "allocation")
-    die("PART must be all, singles, many, batched, latency or allocation");
+  if (part != "all" && part != "singles" && part != "many" && part != "batched" && part != "stages" &&
+      part != "latency" && part != "allocation")
+    die("PART must be all, singles, many, batched, stages, latency or allocation");
   auto wanted = [&](const char* p) { return part == "all" || part == p; };
   Env env;
   set_up(env);
@@ -331,11 +430,10 @@ int main(int argc, char** argv) {
   }
 
   // Batches of 1,000.
-  if (wanted("batched")) {
-    dp::Engine engine(bench_fleet(now), resolver, *env.store, opt);
+  const int batches = std::max(40, 2 * (n / 250));  // 40 at the default N; more for a profile
+  std::vector<std::vector<json::object>> all;
+  if (wanted("batched") || wanted("stages")) {
     protocol::CommandSigner signer{*env.aggregator_key, env.aggregator.record.der, {}};
-    const int batches = std::max(40, 2 * (n / 250));  // 40 at the default N; more for a profile
-    std::vector<std::vector<json::object>> all;
     for (int b = 0; b < batches; ++b) {
       std::vector<protocol::BatchItem> items;
       for (int i = 0; i < 1000; ++i) {
@@ -345,6 +443,9 @@ int main(int argc, char** argv) {
       }
       all.push_back(must(protocol::sign_batch(std::move(items), signer, {now, 600}), "sign_batch"));
     }
+  }
+  if (wanted("batched")) {
+    dp::Engine engine(bench_fleet(now), resolver, *env.store, opt);
     std::atomic<int> bad{0};
     const double cpu0 = process_cpu_s();
     auto t0 = Steady::now();
@@ -364,6 +465,7 @@ int main(int argc, char** argv) {
     // than the rate on a shared machine, whose steal time counts in the rate only.
     std::printf("  %-62s %12.2f %-14s\n", "  CPU per setpoint (all threads)", cpu_us, "us");
   }
+  if (wanted("stages")) batched_stages(env, resolver, all, now);
 
   // Latency at 10,000 setpoints/s offered (the goal's rate) and at 1,000/s, receipt ->
   // HSM-signed command; open loop: a setpoint's clock starts when it is due, so a
