@@ -187,16 +187,6 @@ class Emitted {
   std::optional<std::string> failure_;
 };
 
-Result<std::size_t> limit_of(const Request& req, std::size_t max) {
-  auto v = req.query_value("limit");
-  if (!v) return std::min<std::size_t>(100, max);
-  bool digits = !v->empty() && v->size() <= 9;
-  for (char c : *v) digits = digits && std::isdigit(static_cast<unsigned char>(c));
-  std::size_t n = digits ? static_cast<std::size_t>(std::stoul(*v)) : 0;
-  if (n < 1 || n > max) return reject("usage.bad_value", "limit must be a whole number from 1 to " + std::to_string(max));
-  return n;
-}
-
 Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) {
   auto body = strict_body(req);
   if (!body.ok()) return error_reply(body.error());
@@ -364,7 +354,7 @@ Reply site(DispatchService& svc, const Owners& owners, const Request& req) {
 
 Reply decisions(DispatchService& svc, const Owners& owners, const Request& req) {
   const std::size_t max = std::max<std::size_t>(1, svc.runtime().config().decision_log);
-  auto limit = limit_of(req, max);
+  auto limit = req.limit(max);
   if (!limit.ok()) return error_reply(limit.error());
   const bool aggregator = req.caller && req.caller->role == "aggregator";
   // An aggregator sees the decisions about its own stations: look further back for them.

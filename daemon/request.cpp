@@ -1,5 +1,6 @@
 #include "daemon/request.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace gridtrust::daemon {
@@ -33,6 +34,16 @@ std::optional<std::string> Request::query_value(const std::string& name) const {
   auto it = query.find(name);
   if (it == query.end() || it->second.empty()) return std::nullopt;
   return it->second;
+}
+
+Result<std::size_t> Request::limit(std::size_t max) const {
+  auto v = query_value("limit");
+  if (!v) return std::min<std::size_t>(100, max);
+  bool digits = !v->empty() && v->size() <= 9;
+  for (char c : *v) digits = digits && std::isdigit(static_cast<unsigned char>(c));
+  const std::size_t n = digits ? static_cast<std::size_t>(std::stoul(*v)) : 0;
+  if (n < 1 || n > max) return reject("usage.bad_value", "limit must be a whole number from 1 to " + std::to_string(max));
+  return n;
 }
 
 const std::string& Request::param(const std::string& name) const {

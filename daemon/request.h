@@ -1,6 +1,7 @@
 #pragma once
 // An HTTP request as a handler sees it: parsed, bounded, with the caller already
 // identified by the transport. Handlers know nothing about sockets or TLS.
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -32,6 +33,8 @@ struct Request {
 
   std::optional<std::string> query_value(const std::string& name) const;
   const std::string& param(const std::string& name) const;
+  // A listing's ?limit=: 1..max (usage.bad_value otherwise), min(100, max) when absent.
+  Result<std::size_t> limit(std::size_t max) const;
 };
 
 // Splits "/a/b?x=1&y=%20" into path and decoded query.

@@ -14,17 +14,6 @@ std::string actor_of(const Request& req) {
   return "daemon:" + (req.caller ? req.caller->role + ":" + req.caller->subject : std::string("unknown"));
 }
 
-Result<std::size_t> limit_of(const Request& req, std::size_t page_max) {
-  auto v = req.query_value("limit");
-  if (!v) return std::min<std::size_t>(100, page_max);
-  bool digits = !v->empty() && v->size() <= 9;
-  for (char c : *v) digits = digits && std::isdigit(static_cast<unsigned char>(c));
-  std::size_t n = digits ? static_cast<std::size_t>(std::stoul(*v)) : 0;
-  if (n < 1 || n > page_max)
-    return reject("usage.bad_value", "limit must be a whole number from 1 to " + std::to_string(page_max));
-  return n;
-}
-
 json::object outbox_json(const store::OutboxEntry& e) {
   json::value payload;
   try {
@@ -63,7 +52,7 @@ void add_rotation_routes(Router& router, RotationScheduler& scheduler, store::St
   const std::size_t page_max = config.outbox_page_max;
   router.add("GET", "/v1/outbox", Access::roles,
              [&store, page_max](const Request& req) {
-               auto limit = limit_of(req, page_max);
+               auto limit = req.limit(page_max);
                if (!limit.ok()) return error_reply(limit.error());
                auto rows = store.outbox_entries(limit.value(), false);
                if (!rows.ok()) return error_reply(rows.error());

@@ -379,6 +379,11 @@ TEST_CASE("bad input gets a code and never takes the daemon down") {
   CHECK(f.get(f.admin, "/v1/dispatch/sites/nowhere").error_code() == "dispatch.unknown_site");
   CHECK(f.get(f.admin, "/v1/dispatch/decisions?limit=0").error_code() == "usage.bad_value");
   CHECK(f.get(f.admin, "/v1/dispatch/decisions?limit=abc").error_code() == "usage.bad_value");
+  CHECK(f.get(f.admin, "/v1/dispatch/decisions?limit=1000000000").error_code() == "usage.bad_value");
+  // The outbox's listing takes its limit the same way (Request::limit).
+  CHECK(f.get(f.admin, "/v1/outbox?limit=0").error_code() == "usage.bad_value");
+  CHECK(f.get(f.admin, "/v1/outbox?limit=-1").error_code() == "usage.bad_value");
+  CHECK(f.get(f.admin, "/v1/outbox?limit=1").status == 200);
   auto wrong_type = curl(client_args(f.root, f.admin) + "-X POST -H 'Content-Type: text/plain' --data 'x' " +
                          sh_quote(f.daemon->api() + "/v1/dispatch/setpoints"));
   CHECK(wrong_type.error_code() == "request.bad_content_type");
