@@ -46,6 +46,8 @@ std::string default_config_yaml(const std::string& module_path, const DaemonIden
          "  #   interval_days: {ocsp-signer: 20}  # fixed intervals instead of the risk model's (rotation:)\n"
          "  limits:\n"
          "    max_body_bytes: " + std::to_string(limits.max_body_bytes) + "\n"
+         "    max_batch_body_bytes: " + std::to_string(limits.max_batch_body_bytes) +
+         "   # POST /v1/dispatch/setpoints, from callers it admits\n"
          "    max_header_bytes: " + std::to_string(limits.max_header_bytes) + "\n"
          "    max_connections: " + std::to_string(limits.max_connections) + "\n"
          "    request_timeout_s: " + std::to_string(limits.request_timeout_s) + "\n"
@@ -140,6 +142,7 @@ Status load_daemon_section(const YAML::Node& d, const std::string& file, const f
     return Ok{};
   };
   GT_TRY(positive("max_body_bytes", out.limits.max_body_bytes));
+  GT_TRY(positive("max_batch_body_bytes", out.limits.max_batch_body_bytes));
   GT_TRY(positive("max_header_bytes", out.limits.max_header_bytes));
   GT_TRY(positive("max_connections", out.limits.max_connections));
   GT_TRY(positive("request_timeout_s", out.limits.request_timeout_s));

@@ -16,6 +16,9 @@ namespace gridtrust::app {
 // Bounds of every connection gridtrustd serves (DESIGN.md "Daemon": bounded everything).
 struct DaemonLimits {
   std::size_t max_body_bytes = 65536;
+  // Requests to routes that carry signed batches (POST /v1/dispatch/setpoints), from
+  // callers that route admits: a 1,000-entry batch is about 1.2 MB.
+  std::size_t max_batch_body_bytes = 4194304;
   std::size_t max_header_bytes = 8192;
   std::size_t max_connections = 256;
   int request_timeout_s = 10;

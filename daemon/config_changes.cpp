@@ -51,6 +51,7 @@ ConfigChanges compare_configs(const app::AppConfig& running, const pki::ProfileS
     if (differs) c.applied.push_back(name);
   };
   applied(a.max_body_bytes != b.max_body_bytes, "daemon.limits.max_body_bytes");
+  applied(a.max_batch_body_bytes != b.max_batch_body_bytes, "daemon.limits.max_batch_body_bytes");
   applied(a.max_header_bytes != b.max_header_bytes, "daemon.limits.max_header_bytes");
   applied(a.max_connections != b.max_connections, "daemon.limits.max_connections");
   applied(a.request_timeout_s != b.request_timeout_s, "daemon.limits.request_timeout_s");

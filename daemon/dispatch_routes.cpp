@@ -406,7 +406,7 @@ void add_dispatch_routes(Router& router, DispatchService& service) {
   auto bind = [svc, owners](Reply (*fn)(DispatchService&, const Owners&, const Request&)) -> Handler {
     return [svc, owners, fn](const Request& req) { return fn(*svc, *owners, req); };
   };
-  router.add("POST", "/v1/dispatch/setpoints", Access::roles, bind(setpoints), kSubmitters);
+  router.add("POST", "/v1/dispatch/setpoints", Access::roles, bind(setpoints), kSubmitters, Body::batch);
   router.add("POST", "/v1/dispatch/targets", Access::roles, bind(target), kSubmitters);
   router.add("POST", "/v1/dispatch/sessions", Access::roles, bind(start_session), kSubmitters);
   router.add("DELETE", "/v1/dispatch/sessions/{ev}", Access::roles, bind(stop_session), kSubmitters);

@@ -65,9 +65,64 @@ class HttpSession {
   void do_read() {
     limits_ = ctx_.limits.load();
     parser_.emplace();
-    parser_->body_limit(limits_->max_body_bytes);
+    body_limit_ = limits_->max_body_bytes;
     parser_->header_limit(static_cast<std::uint32_t>(limits_->max_header_bytes));
     beast::get_lowest_layer(derived().stream()).expires_after(std::chrono::seconds(limits_->request_timeout_s));
+    if (!batch_bodies()) {  // one limit for every request (the status listener): read it whole
+      parser_->body_limit(body_limit_);
+      return read_body();
+    }
+    // The header first: the route it names decides how large a body is read
+    // (on_header). Until then the larger limit stands, so that a Content-Length within
+    // it is not refused before the route is known.
+    parser_->body_limit(limits_->max_batch_body_bytes);
+    http::async_read_header(derived().stream(), buffer_, *parser_,
+                            beast::bind_front_handler(&HttpSession::on_header, derived().shared_from_this()));
+  }
+
+  // Whether some route here takes a larger body than the rest (Router::takes_batch_body).
+  bool batch_bodies() const {
+    return ctx_.router.has_batch_routes() && limits_->max_batch_body_bytes > limits_->max_body_bytes;
+  }
+
+  // The body limit of the request whose header was read: the batch limit for a route
+  // that carries signed batches and admits this caller, else the general one.
+  std::size_t body_limit_for(const http::request<http::string_body>& msg) const {
+    if (!batch_bodies() || msg.target().empty()) return limits_->max_body_bytes;
+    Request head;
+    head.method = std::string(msg.method_string());
+    parse_target(std::string(msg.target()), head);
+    head.caller = caller_;
+    head.caller_rejection = caller_rejection_;
+    return ctx_.router.takes_batch_body(head) ? limits_->max_batch_body_bytes : limits_->max_body_bytes;
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) return on_read(ec, 0);
+    auto& msg = parser_->get();
+    body_limit_ = body_limit_for(msg);
+    // A declared length above the limit is refused before a byte of the body is read;
+    // a chunked body is cut off where it passes the limit (the parser counts).
+    if (auto length = parser_->content_length(); length && *length > body_limit_)
+      return on_read(http::error::body_limit, 0);
+    parser_->body_limit(body_limit_);  // (no body octet parsed yet)
+    if (beast::iequals(msg[http::field::expect], "100-continue") && !parser_->is_done()) {
+      // The client waits for this before it sends the body (RFC 9110 10.1.1).
+      continue_.emplace(http::status::continue_, msg.version());
+      return http::async_write(derived().stream(), *continue_,
+                               beast::bind_front_handler(&HttpSession::on_continue, derived().shared_from_this()));
+    }
+    read_body();
+  }
+
+  void on_continue(beast::error_code ec, std::size_t) {
+    continue_.reset();
+    if (ec) return;
+    read_body();
+  }
+
+  void read_body() {
+    if (parser_->is_done()) return on_read({}, 0);  // no body (a GET): nothing more to read
     http::async_read(derived().stream(), buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::on_read, derived().shared_from_this()));
   }
@@ -75,9 +130,11 @@ class HttpSession {
   void on_read(beast::error_code ec, std::size_t) {
     if (ec == http::error::end_of_stream) return derived().do_close();
     if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-      // The rest of the request is still on the wire: answer, then discard it.
+      // The rest of the request is still on the wire: answer, then discard it. (A
+      // Content-Length above both limits stops the header's own read: name this route's.)
+      if (ec == http::error::body_limit) body_limit_ = body_limit_for(parser_->get());
       auto reply = error_reply(reject("request.too_large", "request exceeds " +
-                                      std::to_string(limits_->max_body_bytes) + " body bytes or " +
+                                      std::to_string(body_limit_) + " body bytes or " +
                                       std::to_string(limits_->max_header_bytes) + " header bytes"));
       log_request("-", "-", reply.status);
       Request req;
@@ -184,10 +241,12 @@ class HttpSession {
 
   SessionContext ctx_;
   std::shared_ptr<const app::DaemonLimits> limits_;  // those of the request being read
+  std::size_t body_limit_ = 0;                        // the body limit of the request being read
   std::unique_ptr<ConnectionLimit::Slot> slot_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
+  std::optional<http::response<http::empty_body>> continue_;  // "100 Continue", while it is written
   std::array<char, 4096> discard_{};
 };
 

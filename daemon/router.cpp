@@ -20,8 +20,20 @@ std::vector<std::string> split_path(const std::string& path) {
 }  // namespace
 
 void Router::add(std::string method, std::string pattern, Access access, Handler handler,
-                 std::set<std::string> roles) {
-  routes_.push_back(Route{std::move(method), split_path(pattern), access, std::move(roles), std::move(handler), pattern});
+                 std::set<std::string> roles, Body body) {
+  routes_.push_back(
+      Route{std::move(method), split_path(pattern), access, std::move(roles), std::move(handler), pattern, body});
+  has_batch_routes_ = has_batch_routes_ || body == Body::batch;
+}
+
+bool Router::takes_batch_body(const Request& head) const {
+  auto path = split_path(head.path);
+  Request probe = head;  // match() fills in the parameters
+  for (const Route& r : routes_) {
+    if (r.method != head.method || !match(r, path, probe)) continue;
+    return r.body == Body::batch && check_access(r, probe).ok();
+  }
+  return false;
 }
 
 bool Router::match(const Route& route, const std::vector<std::string>& path, Request& req) {
