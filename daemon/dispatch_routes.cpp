@@ -27,7 +27,7 @@ std::string actor_of(const Request& req) { return "daemon:" + caller_of(req); }
 // The body exactly as sent: duplicate member names refused (a signed message must
 // mean one thing to every parser), numbers read exactly.
 Result<json::object> strict_body(const Request& req) {
-  GT_TRY(json_object_body(req));  // content type and plain JSON, with the API's usual codes
+  GT_TRY(json_content_type(req));  // with the API's usual code; the body is parsed once, strictly
   auto v = protocol::parse_strict(req.body, {req.body.size(), 64});
   if (!v.ok()) return reject("request.bad_json", v.error().code + ": " + v.error().message);
   if (!v->is_object()) return reject("request.bad_json", "request body must be a JSON object");
@@ -119,39 +119,48 @@ json::object evse_json(DispatchService& svc, const dispatch::EvseStatus& e, std:
 }
 
 // Applied decisions carry the signed command: into the answer, or (output: outbox)
-// into the outbox, committed in one transaction before the answer leaves.
+// into the outbox, committed in one transaction before the answer leaves. The answer's
+// entries are written as text: a batch's commands (a signed command of ~1 KB per entry)
+// are serialised once, not copied into an answer object first.
 class Emitted {
  public:
+  // One entry of the answer, until it is written: {"decision":..., and then "command",
+  // "outbox_id" (or "command" and "outbox_error", when the outbox commit failed) or
+  // "command_error"}. A fleet target's entries name station and evse instead of a decision.
+  struct Entry {
+    std::string head;                     // the members before the command's, without braces
+    std::optional<json::object> command;  // signed
+    std::string outbox_id;
+    std::optional<std::string> command_error;
+  };
+
   Emitted(DispatchService& svc, const Request& req) : svc_(svc), req_(req) {}
 
-  json::object entry(Decision& d) {
+  Entry entry(Decision& d) {
     svc_.count(dispatch::to_string(d.outcome), d.reason);
-    json::object out{{"decision", d.to_json()}};
-    if (d.command) {
-      add(out, std::move(*d.command), d.station);
-    } else if (d.applied()) {
-      out["command_error"] = d.detail;  // applied, but nothing could be signed
-    }
-    return out;
+    Entry e;
+    e.head = "\"decision\":";
+    d.append_json(e.head);  // the text of serialize(d.to_json())
+    if (d.command) add(e, std::move(*d.command), d.station);
+    else if (d.applied()) e.command_error = d.detail;  // applied, but nothing could be signed
+    return e;
   }
 
-  void add(json::object& out, json::object command, const std::string& station) {
-    if (svc_.runtime().config().output != app::DispatchOutput::Outbox) {
-      out["command"] = std::move(command);
-      return;
+  void add(Entry& e, json::object command, const std::string& station) {
+    if (svc_.runtime().config().output == app::DispatchOutput::Outbox) {
+      auto c = claimed(command);
+      store::OutboxEntry o;
+      // Sequence numbers are per (signer, station): a re-keyed signer starts again at 1.
+      o.id = "dispatch:" + station + ":" + (c ? c->signer.substr(0, 11) + ":" + std::to_string(c->seq) : std::string("?"));
+      o.station = station;
+      o.profile = "dispatch";
+      o.action = dispatch::kSetChargingProfile;
+      o.payload = json::serialize(command);
+      o.due = o.enqueued_at = svc_.now();
+      e.outbox_id = o.id;
+      queue_.push_back(std::move(o));
     }
-    auto c = claimed(command);
-    store::OutboxEntry e;
-    // Sequence numbers are per (signer, station): a re-keyed signer starts again at 1.
-    e.id = "dispatch:" + station + ":" + (c ? c->signer.substr(0, 11) + ":" + std::to_string(c->seq) : std::string("?"));
-    e.station = station;
-    e.profile = "dispatch";
-    e.action = dispatch::kSetChargingProfile;
-    e.payload = json::serialize(command);
-    e.due = e.enqueued_at = svc_.now();
-    out["outbox_id"] = e.id;
-    held_[e.id] = std::move(command);
-    queue_.push_back(std::move(e));
+    e.command = std::move(command);  // kept for the answer, should the outbox commit fail
   }
 
   // One commit for the whole answer.
@@ -161,31 +170,50 @@ class Emitted {
     auto st = svc_.store().enqueue_outbox(
         std::move(queue_), store::AuditEvent{actor_of(req_), "dispatch.outbox", "outbox", json::serialize(what)});
     queue_.clear();
-    if (st.ok()) held_.clear();
-    else failure_ = st.error().code + ": " + st.error().message;
+    if (!st.ok()) failure_ = st.error().code + ": " + st.error().message;
   }
 
-  // After a failed commit the commands go back into the answer: the caller can still
-  // deliver them.
-  void patch(json::value& v) {
-    if (!failure_ || !v.is_object()) return;
-    json::object& out = v.get_object();
-    const json::value* id = out.if_contains("outbox_id");
-    if (!id || !id->is_string()) return;
-    auto it = held_.find(std::string(id->get_string()));
-    if (it == held_.end()) return;
-    out["command"] = std::move(it->second);
-    out["outbox_error"] = *failure_;
-    out.erase("outbox_id");
+  // The entry as an object's text, after commit(). After a failed commit the commands
+  // go into the answer instead: the caller can still deliver them.
+  void append(const Entry& e, std::string& out) const {
+    out += '{';
+    out += e.head;
+    auto member = [&](const char* name) {
+      if (out.back() != '{') out += ',';
+      out += '"';
+      out += name;
+      out += "\":";
+    };
+    if (!e.outbox_id.empty() && !failure_) {
+      member("outbox_id");
+      out += json::serialize(json::string_view(e.outbox_id));
+    } else if (e.command) {
+      member("command");
+      out += json::serialize(*e.command);
+      if (!e.outbox_id.empty()) {
+        member("outbox_error");
+        out += json::serialize(json::string_view(*failure_));
+      }
+    } else if (e.command_error) {
+      member("command_error");
+      out += json::serialize(json::string_view(*e.command_error));
+    }
+    out += '}';
+  }
+  std::string text(const Entry& e) const {
+    std::string out;
+    append(e, out);
+    return out;
   }
 
  private:
   DispatchService& svc_;
   const Request& req_;
   std::vector<store::OutboxEntry> queue_;
-  std::map<std::string, json::object> held_;
   std::optional<std::string> failure_;
 };
+
+Reply text_reply(std::string body) { return Reply{200, "application/json", std::move(body) + "\n"}; }
 
 Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) {
   auto body = strict_body(req);
@@ -203,10 +231,9 @@ Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) 
     if (c)
       if (auto st = owners.check(req, c->station); !st.ok()) return error_reply(st.error());
     Decision d = svc.intake().submit_wait(*body, c ? c->station : std::string(), caller_of(req));
-    json::value out = emitted.entry(d);
+    Emitted::Entry e = emitted.entry(d);
     emitted.commit();
-    emitted.patch(out);
-    return json_reply(out);
+    return text_reply(emitted.text(e));
   }
   if (body->size() != 1)
     return error_reply(reject("dispatch.bad_batch", "a " + what + " list is {\"" + what + "\":[...]} and nothing else"));
@@ -219,19 +246,20 @@ Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) 
                                                               " entries (dispatch.max_batch), not " +
                                                               std::to_string(batch->get_array().size())));
   std::vector<json::object> entries;
-  entries.reserve(batch->get_array().size());
-  for (std::size_t i = 0; i < batch->get_array().size(); ++i) {
-    const json::value& e = batch->get_array()[i];
+  json::array& list = body->at(list_key).get_array();
+  entries.reserve(list.size());
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    json::value& e = list[i];
     if (!e.is_object())
       return error_reply(reject("dispatch.bad_batch", what + " entry " + std::to_string(i) + " is not an object"));
     if (auto c = claimed(e.get_object()))
       if (auto st = owners.check(req, c->station); !st.ok()) return error_reply(st.error());
-    entries.push_back(e.get_object());
+    entries.push_back(std::move(e.get_object()));  // (the body is not read again)
   }
   std::vector<Decision> ds = single_signed
                                  ? engine.submit_many(entries, svc.now(), std::vector<std::string>(entries.size(), caller_of(req)))
                                  : engine.submit_batch(entries, svc.now(), caller_of(req));
-  json::array results;
+  std::vector<Emitted::Entry> results;
   results.reserve(ds.size());
   std::size_t counts[3] = {0, 0, 0};
   for (auto& d : ds) {
@@ -239,11 +267,16 @@ Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) 
     results.push_back(emitted.entry(d));
   }
   emitted.commit();
-  for (auto& r : results) emitted.patch(r);
-  return json_reply(json::object{{"results", std::move(results)},
-                                 {"applied", counts[static_cast<int>(Outcome::Applied)]},
-                                 {"clamped", counts[static_cast<int>(Outcome::Clamped)]},
-                                 {"rejected", counts[static_cast<int>(Outcome::Rejected)]}});
+  std::string out = "{\"results\":[";
+  out.reserve(results.size() * 1600);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (i) out += ',';
+    emitted.append(results[i], out);
+  }
+  out += "],\"applied\":" + std::to_string(counts[static_cast<int>(Outcome::Applied)]) +
+         ",\"clamped\":" + std::to_string(counts[static_cast<int>(Outcome::Clamped)]) +
+         ",\"rejected\":" + std::to_string(counts[static_cast<int>(Outcome::Rejected)]) + "}";
+  return text_reply(std::move(out));
 }
 
 Reply target(DispatchService& svc, const Owners& owners, const Request& req) {
@@ -256,17 +289,22 @@ Reply target(DispatchService& svc, const Owners& owners, const Request& req) {
   dispatch::FleetDecision fd = svc.runtime().engine().submit_target(*body, svc.now(), caller_of(req));
   svc.count(dispatch::to_string(fd.outcome), fd.reason);
   Emitted emitted(svc, req);
-  json::array commands;
+  std::vector<Emitted::Entry> commands;
   commands.reserve(fd.setpoints.size());
   for (auto& d : fd.setpoints) {
-    json::object c{{"station", d.station}, {"evse", d.evse}};
-    if (d.command) emitted.add(c, std::move(*d.command), d.station);
-    commands.push_back(std::move(c));
+    Emitted::Entry e;
+    e.head = "\"station\":" + json::serialize(json::string_view(d.station)) + ",\"evse\":" + std::to_string(d.evse);
+    if (d.command) emitted.add(e, std::move(*d.command), d.station);
+    commands.push_back(std::move(e));
   }
   emitted.commit();
-  for (auto& c : commands) emitted.patch(c);
-  json::object out{{"decision", fd.to_json()}, {"commands", std::move(commands)}};
-  return json_reply(out);
+  std::string out = "{\"decision\":" + json::serialize(fd.to_json()) + ",\"commands\":[";
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    if (i) out += ',';
+    emitted.append(commands[i], out);
+  }
+  out += "]}";
+  return text_reply(std::move(out));
 }
 
 // A session's owner: the station it is (or is to be) plugged into.

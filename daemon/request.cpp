@@ -72,7 +72,7 @@ void parse_target(const std::string& target, Request& out) {
   }
 }
 
-Result<boost::json::object> json_object_body(const Request& req) {
+Status json_content_type(const Request& req) {
   // "application/json" with optional parameters such as "; charset=utf-8".
   std::string type = req.content_type.substr(0, req.content_type.find(';'));
   while (!type.empty() && type.back() == ' ') type.pop_back();
@@ -80,6 +80,11 @@ Result<boost::json::object> json_object_body(const Request& req) {
   if (type != "application/json")
     return reject("request.bad_content_type",
                   "expected Content-Type application/json, got '" + req.content_type + "'");
+  return Ok{};
+}
+
+Result<boost::json::object> json_object_body(const Request& req) {
+  GT_TRY(json_content_type(req));
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(req.body, ec);
   if (ec) return reject("request.bad_json", "request body is not valid JSON: " + ec.message());

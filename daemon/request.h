@@ -40,6 +40,8 @@ struct Request {
 // Splits "/a/b?x=1&y=%20" into path and decoded query.
 void parse_target(const std::string& target, Request& out);
 
+// `request.bad_content_type` unless the content type is application/json.
+Status json_content_type(const Request& req);
 // The body as a JSON object: `request.bad_content_type` unless the content type is
 // application/json, `request.bad_json` unless it parses to an object.
 Result<boost::json::object> json_object_body(const Request& req);

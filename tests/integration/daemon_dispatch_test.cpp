@@ -15,6 +15,7 @@
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 #include <csignal>
 
 #include "tests/support/daemon_process.h"
@@ -572,6 +573,68 @@ TEST_CASE("replay protection survives a SIGKILL between an accept and the next s
       CHECK(v.exit_code == 0);
     }
   CHECK(found);
+}
+
+TEST_CASE("output: outbox: a failed outbox commit puts the signed commands into the answer, with outbox_error") {
+  auto& f = fixture();  // in outbox mode since the SIGKILL case
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((f.pki.data_dir() + "/gridtrust.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  auto exec = [&](const char* sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+    INFO((err ? err : ""));
+    sqlite3_free(err);
+    REQUIRE(rc == SQLITE_OK);
+  };
+  auto batch = [&](double w) {
+    json::array items;
+    for (const char* st : {"CS-1", "CS-2"})
+      items.push_back(json::object{{"action", "SetChargingProfile"}, {"station", st}, {"message", json::parse(setpoint_message(1, w))}});
+    auto b = f.pki.gt("sign-batch " + sh_quote(f.file("items.json", json::serialize(items))));
+    INFO(b.describe());
+    REQUIRE(b.exit_code == 0);
+    auto h = f.post(f.admin, "/v1/dispatch/setpoints", "{\"batch\":" + b.out + "}");
+    INFO(h.body);
+    REQUIRE(h.status == 200);
+    return json::parse(h.body).as_object();
+  };
+  exec("CREATE TRIGGER refuse_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  json::object failed = batch(900);
+  exec("DROP TRIGGER refuse_outbox");
+  sqlite3_close(db);
+  REQUIRE(failed.at("results").as_array().size() == 2);
+  CHECK(failed.at("applied").as_int64() + failed.at("clamped").as_int64() == 2);
+  json::array delivered;
+  for (const auto& r : failed.at("results").as_array()) {
+    INFO(json::serialize(r));
+    CHECK_FALSE(r.as_object().contains("outbox_id"));
+    REQUIRE(r.as_object().contains("command"));
+    CHECK(r.at("outbox_error").as_string().find("refused") != std::string::npos);
+    CHECK(r.at("decision").at("outcome").as_string() != "rejected");
+    delivered.push_back(r.at("command"));
+  }
+  // The commands in the answer are the daemon's signed batch of two, whole. (Not
+  // verified here with `gridtrust verify-batch`: that would judge their sequence numbers
+  // against the ones this data directory accepted from the same signer as a dispatch
+  // intake; a station keeps its own.)
+  REQUIRE(delivered.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const json::object& custom = delivered[i].at("customData").as_object();
+    CHECK(custom.at("signature") == delivered[0].at("customData").at("signature"));
+    CHECK(custom.at("batch").at("size").as_int64() == 2);
+    CHECK(custom.at("batch").at("index").as_int64() == static_cast<std::int64_t>(i));
+    CHECK(custom.at("batch").at("station").as_string() == (i == 0 ? "CS-1" : "CS-2"));
+    CHECK(delivered[i].at("chargingProfile").is_object());
+  }
+  // The outbox takes the next ones again.
+  json::object queued = batch(800);
+  for (const auto& r : queued.at("results").as_array()) {
+    INFO(json::serialize(r));
+    CHECK(r.as_object().contains("outbox_id"));
+    CHECK_FALSE(r.as_object().contains("command"));
+    CHECK_FALSE(r.as_object().contains("outbox_error"));
+  }
 }
 
 TEST_CASE("a bad dispatch section is refused with config.invalid naming the field") {
