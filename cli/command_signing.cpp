@@ -135,14 +135,6 @@ Result<json::object> CommandService::sign(json::object message, const SignParame
 Result<json::array> CommandService::sign_batch(const json::array& items, std::int64_t lifetime_s, bool include_x5c) {
   GT_TRY(ensure_signer());
   if (items.empty()) return reject("sign.bad_claims", "a batch needs at least one message");
-  std::shared_lock swap(swap_mu_);
-  std::vector<std::string> stations;
-  stations.reserve(items.size());
-  for (const auto& item : items)
-    if (const json::object* o = item.if_object())
-      if (const json::value* st = o->if_contains("station"); st && st->is_string() && !st->get_string().empty())
-        stations.emplace_back(st->get_string());
-  GT_TRY(reserve_for(stations));
   std::vector<protocol::BatchItem> batch;
   batch.reserve(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -153,16 +145,32 @@ Result<json::array> CommandService::sign_batch(const json::array& items, std::in
     const json::value* message = item.if_contains("message");
     if (!message || !message->is_object())
       return reject("usage.bad_input", "batch item " + std::to_string(i) + " needs an object \"message\"");
-    if (station.empty() || action.empty()) return reject("sign.bad_claims", "a signed command needs an action and a station");
-    GT_TRY_ASSIGN(std::uint64_t seq, next_seq(station));
-    batch.push_back({message->get_object(), {action, station, seq}});
+    batch.push_back({message->get_object(), {std::move(action), std::move(station), 0}});
   }
-  protocol::CommandSigner signer{*signer_, signer_der_, chain_der_};
-  GT_TRY_ASSIGN(auto signed_entries, protocol::sign_batch(std::move(batch), signer,
-                                                          {to_unix(now_()), lifetime_s, include_x5c}));
+  GT_TRY_ASSIGN(auto signed_entries, sign_items(std::move(batch), lifetime_s, include_x5c));
   json::array out;
+  out.reserve(signed_entries.size());
   for (auto& e : signed_entries) out.push_back(std::move(e));
   return out;
+}
+
+Result<std::vector<json::object>> CommandService::sign_items(std::vector<protocol::BatchItem> items,
+                                                             std::int64_t lifetime_s, bool include_x5c) {
+  GT_TRY(ensure_signer());
+  if (items.empty()) return reject("sign.bad_claims", "a batch needs at least one message");
+  for (const auto& item : items)
+    if (item.claims.station.empty() || item.claims.action.empty())
+      return reject("sign.bad_claims", "a signed command needs an action and a station");
+  std::shared_lock swap(swap_mu_);
+  std::vector<std::string> stations;
+  stations.reserve(items.size());
+  for (const auto& item : items) stations.push_back(item.claims.station);
+  GT_TRY(reserve_for(stations));
+  for (auto& item : items) {
+    GT_TRY_ASSIGN(item.claims.seq, next_seq(item.claims.station));
+  }
+  protocol::CommandSigner signer{*signer_, signer_der_, chain_der_};
+  return protocol::sign_batch(std::move(items), signer, {to_unix(now_()), lifetime_s, include_x5c});
 }
 
 protocol::VerifyOptions CommandService::options(const VerifyParameters& p) const {

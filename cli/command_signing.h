@@ -58,6 +58,10 @@ class CommandService {
   Result<boost::json::object> sign(boost::json::object message, const SignParameters& p);
   // FILE form: [{"action","station","message"}...]
   Result<boost::json::array> sign_batch(const boost::json::array& items, std::int64_t lifetime_s, bool include_x5c);
+  // The same for items already taken apart (their seq is set here): the dispatch engine's
+  // commands, signed without being copied into the FILE form first.
+  Result<std::vector<boost::json::object>> sign_items(std::vector<protocol::BatchItem> items, std::int64_t lifetime_s,
+                                                      bool include_x5c);
 
   // {"ok":true,"action","station","seq","issued_at","expires_at","signer","signer_subject"[,"batch_index","batch_size"]}
   Result<boost::json::object> verify(const boost::json::object& message, const VerifyParameters& p);

@@ -27,16 +27,7 @@ Result<std::vector<json::object>> CommandOutgoingSigner::sign(std::vector<protoc
     out.push_back(std::move(one));
     return out;
   }
-  json::array batch;
-  batch.reserve(items.size());
-  for (auto& item : items)
-    batch.push_back(json::object{{"action", item.claims.action},
-                                 {"station", item.claims.station},
-                                 {"message", std::move(item.message)}});
-  GT_TRY_ASSIGN(json::array signed_entries, service_->sign_batch(batch, lifetime_s_, false));
-  out.reserve(signed_entries.size());
-  for (auto& e : signed_entries) out.push_back(std::move(e.as_object()));
-  return out;
+  return service_->sign_items(std::move(items), lifetime_s_, false);
 }
 
 DispatchRuntime::DispatchRuntime(DispatchConfig config, pki::CertificateAuthority& ca,
