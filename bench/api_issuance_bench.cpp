@@ -40,11 +40,7 @@ int main(int argc, char** argv) {
 
   std::printf("init, client certificate, %d CSRs (not timed)...\n", 4 * n + 2 * kWarm);
   BenchPki pki;
-  const std::string key = pki.path("client.key"), csr = pki.path("client.csr"), cert = pki.path("client.pem");
-  auto made = run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + sh_quote(key) +
-                  " -subj '/CN=bench client/O=gridtrust demo/OU=admin' -out " + sh_quote(csr));
-  if (made.exit_code != 0) die("openssl req: " + made.out);
-  pki.gt("issue --profile admin --csr " + sh_quote(csr) + " --out " + sh_quote(cert));
+  const BenchPki::Client client = pki.admin_client();
 
   std::vector<Bytes> csrs;
   for (int i = 0; i < 4 * n + 2 * kWarm; ++i) csrs.push_back(make_station_csr(i));
@@ -63,10 +59,7 @@ int main(int argc, char** argv) {
     bodies.push_back(boost::json::serialize(
         boost::json::object{{"profile", "charging-station"}, {"csr", csr_pem(csrs[i])}}));
 
-  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
-  tls.use_certificate_chain_file(cert);
-  tls.use_private_key_file(key, boost::asio::ssl::context::pem);
-  tls.set_verify_mode(boost::asio::ssl::verify_none);  // the client measures; the daemon's tests verify it
+  boost::asio::ssl::context tls = client_tls(client.cert, client.key);
   LoadTarget api{pki.api_port(), "/v1/certificates", "application/json", &tls};
   auto created = [](int status, const std::string& body) {
     return status == 201 && body.find("\"serial\"") != std::string::npos;

@@ -185,6 +185,16 @@ std::string BenchPki::gt(const std::string& args) const {
   return r.out;
 }
 
+BenchPki::Client BenchPki::admin_client() const {
+  Client c{path("client.pem"), path("client.key")};
+  const std::string csr = path("client.csr");
+  auto made = run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + sh_quote(c.key) +
+                  " -subj '/CN=bench client/O=gridtrust demo/OU=admin' -out " + sh_quote(csr));
+  if (made.exit_code != 0) die("openssl req: " + made.out);
+  gt("issue --profile admin --csr " + sh_quote(csr) + " --out " + sh_quote(c.cert));
+  return c;
+}
+
 void BenchPki::set_daemon_option(const std::string& key, const std::string& value) {
   std::string yaml_path = data_dir() + "/gridtrust.yaml";
   std::string yaml = read_file(yaml_path);

@@ -36,6 +36,12 @@ class BenchPki {
   std::string gt(const std::string& args) const;
   // Adds `key: value` to the daemon section of gridtrust.yaml.
   void set_daemon_option(const std::string& key, const std::string& value);
+  // An admin-profile client identity for the mTLS API (OU=admin, O=gridtrust demo; a
+  // software P-256 key made by openssl): <tmp>/client.pem and <tmp>/client.key.
+  struct Client {
+    std::string cert, key;
+  };
+  Client admin_client() const;
 
  private:
   std::filesystem::path dir_;

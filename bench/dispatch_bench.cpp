@@ -50,6 +50,7 @@
 #include <openssl/evp.h>
 
 #include "bench/bench_failure.h"
+#include "bench/setpoint_message.h"
 #include "core/allocator.h"
 #include "core/digest.h"
 #include "core/time.h"
@@ -152,16 +153,7 @@ dp::Fleet bench_fleet(std::int64_t now) {
   return f;
 }
 
-json::object setpoint(double w) {
-  json::object period{{"startPeriod", 0}, {"operationMode", "CentralSetpoint"}, {"setpoint", w}};
-  json::object schedule{{"id", 1}, {"chargingRateUnit", "W"}, {"duration", 60},
-                        {"chargingSchedulePeriod", json::array{period}}};
-  return json::object{{"evseId", 1},
-                      {"chargingProfile", json::object{{"id", 1}, {"stackLevel", 0},
-                                                       {"chargingProfilePurpose", "TxDefaultProfile"},
-                                                       {"chargingProfileKind", "Absolute"},
-                                                       {"chargingSchedule", json::array{schedule}}}}};
-}
+json::object setpoint(double w) { return bench::setpoint_message(w); }
 
 // Sequence numbers per station above everything used so far in the run.
 std::map<std::string, std::uint64_t> g_seq;

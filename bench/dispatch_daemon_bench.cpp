@@ -23,6 +23,7 @@
 #include "bench/bench_failure.h"
 #include "bench/bench_pki.h"
 #include "bench/http_load.h"
+#include "bench/setpoint_message.h"
 
 using namespace gridtrust;
 using namespace gridtrust::bench;
@@ -52,16 +53,7 @@ std::string registry_yaml() {
   return y;
 }
 
-json::object setpoint(double w) {
-  json::object period{{"startPeriod", 0}, {"operationMode", "CentralSetpoint"}, {"setpoint", w}};
-  json::object schedule{{"id", 1}, {"chargingRateUnit", "W"}, {"duration", 60},
-                        {"chargingSchedulePeriod", json::array{period}}};
-  return json::object{{"evseId", 1},
-                      {"chargingProfile", json::object{{"id", 1}, {"stackLevel", 0},
-                                                       {"chargingProfilePurpose", "TxDefaultProfile"},
-                                                       {"chargingProfileKind", "Absolute"},
-                                                       {"chargingSchedule", json::array{schedule}}}}};
-}
+json::object setpoint(double w) { return bench::setpoint_message(w); }
 
 // dispatch_bench's batched rate, from its own output.
 double in_process_rate() {
@@ -87,11 +79,7 @@ int main(int argc, char** argv) {
   std::printf("init, client certificate, registry of %d stations, %d batches signed (not timed)...\n", kStations,
               batches);
   BenchPki pki;
-  const std::string key = pki.path("client.key"), csr = pki.path("client.csr"), cert = pki.path("client.pem");
-  auto made = run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + sh_quote(key) +
-                  " -subj '/CN=bench client/O=gridtrust demo/OU=admin' -out " + sh_quote(csr));
-  if (made.exit_code != 0) die("openssl req: " + made.out);
-  pki.gt("issue --profile admin --csr " + sh_quote(csr) + " --out " + sh_quote(cert));
+  const BenchPki::Client client = pki.admin_client();
   write_file(pki.data_dir() + "/fleet.yaml", registry_yaml());
   {
     const std::string yaml_path = pki.data_dir() + "/gridtrust.yaml";
@@ -116,10 +104,7 @@ int main(int argc, char** argv) {
     body_bytes += bodies.back().size();
   }
 
-  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
-  tls.use_certificate_chain_file(cert);
-  tls.use_private_key_file(key, boost::asio::ssl::context::pem);
-  tls.set_verify_mode(boost::asio::ssl::verify_none);  // the client measures; the daemon's tests verify it
+  boost::asio::ssl::context tls = client_tls(client.cert, client.key);
   LoadTarget api{pki.api_port(), "/v1/dispatch/setpoints", "application/json", &tls};
   auto all_applied = [](int status, const std::string& body) {
     if (status != 200) return false;

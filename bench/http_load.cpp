@@ -104,6 +104,14 @@ asio::awaitable<void> client(Shared& sh) {
 
 }  // namespace
 
+boost::asio::ssl::context client_tls(const std::string& cert, const std::string& key) {
+  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
+  tls.use_certificate_chain_file(cert);
+  tls.use_private_key_file(key, boost::asio::ssl::context::pem);
+  tls.set_verify_mode(boost::asio::ssl::verify_none);
+  return tls;
+}
+
 LoadResult drive(const LoadTarget& target, const std::vector<std::string>& bodies, const LoadPlan& plan,
                  const ResponseCheck& check) {
   asio::io_context ioc(plan.threads);

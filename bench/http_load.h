@@ -40,6 +40,10 @@ struct LoadResult {
 // True when a response is what the benchmark expects; called concurrently.
 using ResponseCheck = std::function<bool(int status, const std::string& body)>;
 
+// A TLS client context that presents `cert` and `key` (PEM files) and does not verify
+// the server: the client measures; the daemon's tests verify it.
+boost::asio::ssl::context client_tls(const std::string& cert, const std::string& key);
+
 LoadResult drive(const LoadTarget& target, const std::vector<std::string>& bodies, const LoadPlan& plan,
                  const ResponseCheck& check);
 
