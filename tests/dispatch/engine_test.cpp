@@ -25,6 +25,7 @@
 #include "protocol/jws.h"
 #include "tests/dispatch/dispatch_fixture.h"
 #include "tests/support/misbehaving_store.h"
+#include "tests/support/sql_connection.h"
 
 using namespace gridtrust;
 using namespace gridtrust::dispatch;
@@ -363,17 +364,8 @@ TEST_CASE("a decision that cannot be recorded is not applied: no command, the EV
   Fixture f;
   CHECK(f.submit(request(1, "CentralSetpoint", 4000.0)).reason == kApplied);
   // Another connection makes every EVSE state write fail (as a full disk would).
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open((f.pki.dir / "pki.db").c_str(), &db) == SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  auto exec = [&](const char* sql) {
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-    INFO((err ? err : ""));
-    sqlite3_free(err);
-    REQUIRE(rc == SQLITE_OK);
-  };
-  exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  auto db = std::make_unique<test::SqlConnection>(f.pki.dir / "pki.db");
+  db->exec("CREATE TRIGGER refuse BEFORE UPDATE ON dispatch_evse_state BEGIN SELECT RAISE(ABORT, 'refused'); END");
   json::object refused = f.sign(request(1, "CentralSetpoint", 6000.0), "CS-001", f.fleet_signer);
   Decision d = f.engine->submit(refused, f.now);
   CHECK(d.outcome == Outcome::Rejected);
@@ -391,8 +383,8 @@ TEST_CASE("a decision that cannot be recorded is not applied: no command, the EV
   REQUIRE(station.ok());
   CHECK(station->at(0).lo_w == Approx(4000));
   CHECK(station->at(1).until == 0);
-  exec("DROP TRIGGER refuse");
-  sqlite3_close(db);
+  db->exec("DROP TRIGGER refuse");
+  db.reset();
   // Nothing of it was kept, its sequence number either: the same message now applies.
   d = f.engine->submit(refused, f.now);
   CHECK(d.reason == kApplied);
@@ -408,14 +400,12 @@ TEST_CASE("a sequence number another process accepted first is a replay; the res
   json::object other = f.sign(request(1, "CentralSetpoint", 5000.0), "CS-002", f.fleet_signer);
   // Another engine on the same file (the offline CLI, say) accepted a later number of
   // this signer for CS-001 than this engine knows of.
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open((f.pki.dir / "pki.db").c_str(), &db) == SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  const std::string sql = "UPDATE command_sequences SET last = last + 10 WHERE direction = 'accepted' AND signer = '" +
-                          first.signer + "' AND station = 'CS-001'";
-  REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
-  CHECK(sqlite3_changes(db) == 1);
-  sqlite3_close(db);
+  {
+    test::SqlConnection db(f.pki.dir / "pki.db");
+    db.exec("UPDATE command_sequences SET last = last + 10 WHERE direction = 'accepted' AND signer = '" + first.signer +
+            "' AND station = 'CS-001'");
+    CHECK(db.changes() == 1);
+  }
   auto ds = f.engine->submit_many({mine, other}, f.now);
   REQUIRE(ds.size() == 2);
   INFO(describe(ds[0]) << "\n" << describe(ds[1]));
@@ -662,20 +652,8 @@ TEST_CASE("replay protection survives a SIGKILL between the accept and the next 
 
 namespace {
 // A second connection to the test's database, as another process would hold one.
-struct OtherConnection {
-  sqlite3* db = nullptr;
-  explicit OtherConnection(const std::string& path) {
-    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-  }
-  ~OtherConnection() { sqlite3_close(db); }
-  void exec(const std::string& sql) {
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    INFO((err ? err : ""));
-    sqlite3_free(err);
-    REQUIRE(rc == SQLITE_OK);
-  }
+struct OtherConnection : test::SqlConnection {
+  using test::SqlConnection::SqlConnection;
   // Holds the write lock while each message is submitted in turn (decided, its commit
   // waiting), so that each is handed in while those before it are in flight; then lets
   // the store's writer go.

@@ -15,10 +15,10 @@
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
-#include <sqlite3.h>
 #include <csignal>
 
 #include "tests/support/daemon_process.h"
+#include "tests/support/sql_connection.h"
 #include "tests/support/test_support.h"
 
 namespace gt = gridtrust;
@@ -152,6 +152,13 @@ struct Fixture {
     REQUIRE(s.exit_code == 0);
     return s.out;
   }
+  // `gridtrust sign-batch`: the items ({"action","station","message"}) as one batch.
+  std::string sign_batch(const json::array& items) {
+    auto b = pki.gt("sign-batch " + sh_quote(file("items.json", json::serialize(items))));
+    INFO(b.describe());
+    REQUIRE(b.exit_code == 0);
+    return b.out;
+  }
   HttpResult post(const ClientCert& who, const std::string& route, const std::string& body) {
     return curl(client_args(root, who) + json_post(work, "body" + std::to_string(++counter), body) +
                 sh_quote(daemon->api() + route));
@@ -278,10 +285,8 @@ TEST_CASE("a signed batch: one request, a decision and a command per entry") {
     items.push_back(json::object{{"action", "SetChargingProfile"},
                                  {"station", w == 2000 ? "CS-2" : "CS-1"},
                                  {"message", json::parse(setpoint_message(1, w))}});
-  auto b = f.pki.gt("sign-batch " + sh_quote(f.file("items.json", json::serialize(items))));
-  INFO(b.describe());
-  REQUIRE(b.exit_code == 0);
-  auto h = f.post(f.admin, "/v1/dispatch/setpoints", "{\"batch\":" + b.out + "}");
+  const std::string b = f.sign_batch(items);
+  auto h = f.post(f.admin, "/v1/dispatch/setpoints", "{\"batch\":" + b + "}");
   INFO(h.body);
   REQUIRE(h.status == 200);
   json::object a = json::parse(h.body).as_object();
@@ -290,7 +295,7 @@ TEST_CASE("a signed batch: one request, a decision and a command per entry") {
   for (const auto& r : a.at("results").as_array()) CHECK(r.as_object().contains("command"));
 
   // The CLI: the same batch again is a replay everywhere.
-  auto again = f.remote("dispatch submit-batch " + sh_quote(f.file("b.json", b.out)));
+  auto again = f.remote("dispatch submit-batch " + sh_quote(f.file("b.json", b)));
   INFO(again.describe());
   REQUIRE(again.exit_code == 0);
   CHECK(json::parse(again.out).at("rejected").as_int64() == 3);
@@ -577,32 +582,20 @@ TEST_CASE("replay protection survives a SIGKILL between an accept and the next s
 
 TEST_CASE("output: outbox: a failed outbox commit puts the signed commands into the answer, with outbox_error") {
   auto& f = fixture();  // in outbox mode since the SIGKILL case
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open((f.pki.data_dir() + "/gridtrust.db").c_str(), &db) == SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  auto exec = [&](const char* sql) {
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-    INFO((err ? err : ""));
-    sqlite3_free(err);
-    REQUIRE(rc == SQLITE_OK);
-  };
+  auto db = std::make_unique<gt::test::SqlConnection>(f.pki.data_dir() + "/gridtrust.db");
   auto batch = [&](double w) {
     json::array items;
     for (const char* st : {"CS-1", "CS-2"})
       items.push_back(json::object{{"action", "SetChargingProfile"}, {"station", st}, {"message", json::parse(setpoint_message(1, w))}});
-    auto b = f.pki.gt("sign-batch " + sh_quote(f.file("items.json", json::serialize(items))));
-    INFO(b.describe());
-    REQUIRE(b.exit_code == 0);
-    auto h = f.post(f.admin, "/v1/dispatch/setpoints", "{\"batch\":" + b.out + "}");
+    auto h = f.post(f.admin, "/v1/dispatch/setpoints", "{\"batch\":" + f.sign_batch(items) + "}");
     INFO(h.body);
     REQUIRE(h.status == 200);
     return json::parse(h.body).as_object();
   };
-  exec("CREATE TRIGGER refuse_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  db->exec("CREATE TRIGGER refuse_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'refused'); END");
   json::object failed = batch(900);
-  exec("DROP TRIGGER refuse_outbox");
-  sqlite3_close(db);
+  db->exec("DROP TRIGGER refuse_outbox");
+  db.reset();
   REQUIRE(failed.at("results").as_array().size() == 2);
   CHECK(failed.at("applied").as_int64() + failed.at("clamped").as_int64() == 2);
   json::array delivered;
