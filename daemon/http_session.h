@@ -106,7 +106,7 @@ class HttpSession {
     if (auto length = parser_->content_length(); length && *length > body_limit_)
       return on_read(http::error::body_limit, 0);
     parser_->body_limit(body_limit_);  // (no body octet parsed yet)
-    if (beast::iequals(msg[http::field::expect], "100-continue") && !parser_->is_done()) {
+    if (msg.version() >= 11 && beast::iequals(msg[http::field::expect], "100-continue") && !parser_->is_done()) {
       // The client waits for this before it sends the body (RFC 9110 10.1.1).
       continue_.emplace(http::status::continue_, msg.version());
       return http::async_write(derived().stream(), *continue_,
