@@ -123,8 +123,8 @@ Status CommandService::reserve_for(const std::vector<std::string>& stations) {
 
 Result<json::object> CommandService::sign(json::object message, const SignParameters& p) {
   GT_TRY(ensure_signer());
-  if (p.station.empty() || p.action.empty())
-    return reject("sign.bad_claims", "a signed command needs an action and a station");
+  GT_TRY(protocol::check_sign_target(p.action, p.station));  // before a number is spent on it
+  if (p.lifetime_s <= 0) return reject("sign.bad_claims", "lifetime must be positive");
   std::shared_lock swap(swap_mu_);
   GT_TRY_ASSIGN(std::uint64_t seq, next_seq(p.station));
   protocol::CommandSigner signer{*signer_, signer_der_, chain_der_};
@@ -158,9 +158,9 @@ Result<std::vector<json::object>> CommandService::sign_items(std::vector<protoco
                                                              std::int64_t lifetime_s, bool include_x5c) {
   GT_TRY(ensure_signer());
   if (items.empty()) return reject("sign.bad_claims", "a batch needs at least one message");
-  for (const auto& item : items)
-    if (item.claims.station.empty() || item.claims.action.empty())
-      return reject("sign.bad_claims", "a signed command needs an action and a station");
+  // Checked before sequence numbers are reserved for them.
+  for (const auto& item : items) GT_TRY(protocol::check_sign_target(item.claims.action, item.claims.station));
+  if (lifetime_s <= 0) return reject("sign.bad_claims", "lifetime must be positive");
   std::shared_lock swap(swap_mu_);
   std::vector<std::string> stations;
   stations.reserve(items.size());

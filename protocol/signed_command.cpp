@@ -11,14 +11,18 @@
 namespace gridtrust::protocol {
 namespace json = boost::json;
 
+Status check_sign_target(std::string_view action, std::string_view station) {
+  if (action.empty() || action.size() > 64) return reject("sign.bad_claims", "action must be 1 to 64 characters");
+  if (station.empty() || station.size() > 255) return reject("sign.bad_claims", "station must be 1 to 255 characters");
+  return Ok{};
+}
+
 namespace {
 
 std::string fingerprint_of(const Bytes& der) { return base64url_encode(sha256(der)); }
 
 Status check_claims(const CommandClaims& c) {
-  if (c.action.empty() || c.action.size() > 64) return reject("sign.bad_claims", "action must be 1 to 64 characters");
-  if (c.station.empty() || c.station.size() > 255)
-    return reject("sign.bad_claims", "station must be 1 to 255 characters");
+  GT_TRY(check_sign_target(c.action, c.station));
   if (c.seq == 0 || c.seq > (1ULL << 53))
     return reject("sign.bad_claims", "sequence number must be between 1 and 2^53");
   return Ok{};

@@ -49,6 +49,10 @@ struct SignTimes {
 Result<boost::json::object> sign_command(boost::json::object message, const CommandSigner& signer,
                                          const CommandClaims& claims, const SignTimes& times);
 
+// The action and station a signed command may name (sign.bad_claims otherwise): for
+// signers to check before they spend a sequence number on them.
+Status check_sign_target(std::string_view action, std::string_view station);
+
 struct BatchItem {
   boost::json::object message;
   CommandClaims claims;

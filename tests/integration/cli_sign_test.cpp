@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/support/daemon_process.h"
+#include "tests/support/sql_connection.h"
 #include "tests/support/test_support.h"
 
 namespace gt = gridtrust;
@@ -147,6 +148,21 @@ TEST_CASE("gridtrust sign-batch and verify-batch: one signature, every entry che
   CHECK(error_code_of(f.pki.gt("verify-batch " + sh_quote(f.file("t.json", json::serialize(tampered))))) ==
         "jws.bad_signature");
   CHECK(error_code_of(f.pki.gt("sign-batch " + sh_quote(f.file("bad.json", "[{\"action\":\"A\"}]")))) == "usage.bad_input");
+}
+
+TEST_CASE("a station or action a signed command may not name is refused before a sequence number is spent") {
+  Fixture f;
+  const std::string long_station(256, 's');
+  CHECK(error_code_of(f.sign("--action SetChargingProfile --station " + long_station)) == "sign.bad_claims");
+  CHECK(error_code_of(f.sign("--action " + std::string(65, 'a') + " --station CS-1")) == "sign.bad_claims");
+  const std::string items = R"([{"action":"SetChargingProfile","station":"CS-ok","message":)" + std::string(kMessage) +
+                            R"(},{"action":"SetChargingProfile","station":")" + long_station +
+                            R"(","message":)" + kMessage + "}]";
+  CHECK(error_code_of(f.pki.gt("sign-batch " + sh_quote(f.file("items.json", items)))) == "sign.bad_claims");
+  gt::test::SqlConnection db(f.pki.data_dir() + "/gridtrust.db");
+  CHECK(db.scalar("SELECT count(*) FROM command_sequences WHERE station IN ('" + long_station + "', 'CS-1', 'CS-ok')") == 0);
+  // The longest allowed still signs.
+  CHECK(f.sign("--action SetChargingProfile --station " + std::string(255, 's')).exit_code == 0);
 }
 
 TEST_CASE("gridtrustd /v1/commands: sign and verify over mTLS, roles enforced") {

@@ -23,4 +23,15 @@ void SqlConnection::exec(const std::string& sql) {
 
 int SqlConnection::changes() const { return sqlite3_changes(db_); }
 
+std::int64_t SqlConnection::scalar(const std::string& sql) {
+  sqlite3_stmt* st = nullptr;
+  INFO(sql << ": " << sqlite3_errmsg(db_));
+  REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  const int rc = sqlite3_step(st);
+  const std::int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  sqlite3_finalize(st);
+  REQUIRE(rc == SQLITE_ROW);
+  return v;
+}
+
 }  // namespace gridtrust::test

@@ -1,5 +1,6 @@
 #pragma once
 // For tests only (uses Catch's REQUIRE).
+#include <cstdint>
 #include <string>
 
 struct sqlite3;
@@ -17,6 +18,7 @@ class SqlConnection {
   SqlConnection& operator=(const SqlConnection&) = delete;
   void exec(const std::string& sql);
   int changes() const;  // rows the last statement changed
+  std::int64_t scalar(const std::string& sql);  // the first column of the first row (a count)
 
  private:
   sqlite3* db_ = nullptr;
