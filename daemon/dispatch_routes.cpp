@@ -28,7 +28,7 @@ std::string actor_of(const Request& req) { return "daemon:" + caller_of(req); }
 // mean one thing to every parser), numbers read exactly.
 Result<json::object> strict_body(const Request& req) {
   GT_TRY(json_content_type(req));  // with the API's usual code; the body is parsed once, strictly
-  auto v = protocol::parse_strict(req.body, {req.body.size(), 64});
+  auto v = protocol::parse_strict(req.body, {req.body.size(), 32});  // (boost::json::parse's depth)
   if (!v.ok()) return reject("request.bad_json", v.error().code + ": " + v.error().message);
   if (!v->is_object()) return reject("request.bad_json", "request body must be a JSON object");
   return std::move(v->as_object());

@@ -192,6 +192,10 @@ class HttpSession {
   enum class After { read, close, drain };
 
   void do_write(Reply reply, unsigned version, After after) {
+    // The answer gets a deadline of its own: the request's may have gone on a slow
+    // upload (a batch of several MB) or a long handler, and an answer not written is
+    // a signed command the client never gets.
+    beast::get_lowest_layer(derived().stream()).expires_after(std::chrono::seconds(limits_->request_timeout_s));
     response_.emplace(static_cast<http::status>(reply.status), version);
     response_->set(http::field::server, "gridtrustd");
     response_->set(http::field::content_type, reply.content_type);

@@ -36,7 +36,7 @@ class DeferredReplay final : public protocol::ReplayGuard {
 std::string pair_key(const std::string& a, const std::string& b) { return a + '\n' + b; }
 
 constexpr double kTolerance = 1e-6;  // W: what counts as "inside" the envelope
-constexpr std::size_t kCommandArenaBytes = 2048;  // an emitted SetChargingProfileRequest fits
+constexpr std::size_t kCommandArenaBytes = 4096;  // an emitted SetChargingProfileRequest fits, signed too
 
 // An applied value in whole milliwatts, as the emitted command carries it
 // (charging_profile.cpp), kept within [lo, hi]: so the decision, its audit entry, the
