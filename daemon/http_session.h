@@ -216,17 +216,20 @@ class HttpSession {
     }
   }
 
-  // After refusing an oversized request, read and drop what the client still sends
-  // (bounded by the timeout) so that closing does not reset the connection before
-  // the client has read our answer.
+  // After refusing an oversized request, read and drop what the client still sends,
+  // for 2 s at most in all (a client that keeps sending does not keep its connection),
+  // so that closing does not reset the connection before the client has read our answer.
   void do_drain() {
     beast::get_lowest_layer(derived().stream()).expires_after(std::chrono::seconds(2));
+    drain_some();
+  }
+  void drain_some() {
     derived().stream().async_read_some(boost::asio::buffer(discard_),
                                        beast::bind_front_handler(&HttpSession::on_drain, derived().shared_from_this()));
   }
   void on_drain(beast::error_code ec, std::size_t) {
     if (ec) return derived().do_close();
-    do_drain();
+    drain_some();
   }
 
  private:

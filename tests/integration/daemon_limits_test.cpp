@@ -221,6 +221,41 @@ TEST_CASE("a byte-every-200-ms client is dropped by the request timeout and does
   CHECK(f.healthz().status == 200);
 }
 
+TEST_CASE("after a 413 the daemon drains what the client still sends for 2 s at most, then closes",
+          "[integration][limits][drain]") {
+  auto& f = fixture();
+  const std::string status = f.daemon->status();
+  int fd = connect_tcp(std::stoi(status.substr(status.rfind(':') + 1)));
+  const std::string head =
+      "POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\nContent-Length: 100000000\r\n\r\n";
+  REQUIRE(::send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size()));
+  std::string answer;
+  const auto asked = Clock::now();
+  while (answer.find("\r\n\r\n") == std::string::npos && Clock::now() - asked < std::chrono::seconds(5)) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    answer.append(buf, static_cast<std::size_t>(n));
+  }
+  INFO(answer);
+  CHECK(answer.rfind("HTTP/1.1 413", 0) == 0);
+  // A client that goes on sending its body (100 bytes every 100 ms) is cut off anyway.
+  const std::string chunk(100, 'x');
+  const auto start = Clock::now();
+  bool closed = false;
+  while (!closed && Clock::now() - start < std::chrono::seconds(8)) {
+    closed = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0 || closed_by_peer(fd);
+    if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto took = Clock::now() - start;
+  ::close(fd);
+  CHECK(closed);
+  CHECK(took < std::chrono::seconds(5));
+  CHECK(f.healthz().status == 200);
+}
+
 TEST_CASE("JSON nested 100000 deep is 400 request.bad_json, not a crash", "[integration][limits][json]") {
   auto& f = fixture();
   std::string body = f.work / "nested.json";
