@@ -123,8 +123,9 @@ Status CommandService::reserve_for(const std::vector<std::string>& stations) {
 
 Result<json::object> CommandService::sign(json::object message, const SignParameters& p) {
   GT_TRY(ensure_signer());
-  GT_TRY(protocol::check_sign_target(p.action, p.station));  // before a number is spent on it
-  if (p.lifetime_s <= 0) return reject("sign.bad_claims", "lifetime must be positive");
+  // Before a number is spent on it. (Every caller has bounded the lifetime already:
+  // --lifetime, lifetime_s, dispatch.command_lifetime_s.)
+  GT_TRY(protocol::check_sign_target(p.action, p.station));
   std::shared_lock swap(swap_mu_);
   GT_TRY_ASSIGN(std::uint64_t seq, next_seq(p.station));
   protocol::CommandSigner signer{*signer_, signer_der_, chain_der_};
@@ -160,7 +161,6 @@ Result<std::vector<json::object>> CommandService::sign_items(std::vector<protoco
   if (items.empty()) return reject("sign.bad_claims", "a batch needs at least one message");
   // Checked before sequence numbers are reserved for them.
   for (const auto& item : items) GT_TRY(protocol::check_sign_target(item.claims.action, item.claims.station));
-  if (lifetime_s <= 0) return reject("sign.bad_claims", "lifetime must be positive");
   std::shared_lock swap(swap_mu_);
   std::vector<std::string> stations;
   stations.reserve(items.size());

@@ -213,8 +213,6 @@ class Emitted {
   std::optional<std::string> failure_;
 };
 
-Reply text_reply(std::string body) { return Reply{200, "application/json", std::move(body) + "\n"}; }
-
 Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) {
   auto body = strict_body(req);
   if (!body.ok()) return error_reply(body.error());
@@ -233,7 +231,7 @@ Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) 
     Decision d = svc.intake().submit_wait(*body, c ? c->station : std::string(), caller_of(req));
     Emitted::Entry e = emitted.entry(d);
     emitted.commit();
-    return text_reply(emitted.text(e));
+    return json_text_reply(emitted.text(e));
   }
   if (body->size() != 1)
     return error_reply(reject("dispatch.bad_batch", "a " + what + " list is {\"" + what + "\":[...]} and nothing else"));
@@ -276,7 +274,7 @@ Reply setpoints(DispatchService& svc, const Owners& owners, const Request& req) 
   out += "],\"applied\":" + std::to_string(counts[static_cast<int>(Outcome::Applied)]) +
          ",\"clamped\":" + std::to_string(counts[static_cast<int>(Outcome::Clamped)]) +
          ",\"rejected\":" + std::to_string(counts[static_cast<int>(Outcome::Rejected)]) + "}";
-  return text_reply(std::move(out));
+  return json_text_reply(std::move(out));
 }
 
 Reply target(DispatchService& svc, const Owners& owners, const Request& req) {
@@ -304,7 +302,7 @@ Reply target(DispatchService& svc, const Owners& owners, const Request& req) {
     emitted.append(commands[i], out);
   }
   out += "]}";
-  return text_reply(std::move(out));
+  return json_text_reply(std::move(out));
 }
 
 // A session's owner: the station it is (or is to be) plugged into.

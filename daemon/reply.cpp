@@ -2,9 +2,9 @@
 
 namespace gridtrust::daemon {
 
-Reply json_reply(const boost::json::value& body, int status) {
-  return Reply{status, "application/json", boost::json::serialize(body) + "\n"};
-}
+Reply json_reply(const boost::json::value& body, int status) { return json_text_reply(boost::json::serialize(body), status); }
+
+Reply json_text_reply(std::string text, int status) { return Reply{status, "application/json", std::move(text) + "\n"}; }
 
 Reply error_reply(const Rejection& r) {
   boost::json::object error;

@@ -17,6 +17,8 @@ struct Reply {
 };
 
 Reply json_reply(const boost::json::value& body, int status = 200);
+// The same for a body already serialised (`text` is one JSON value).
+Reply json_text_reply(std::string text, int status = 200);
 // {"error":{"code":...,"message":...}} with the status from http_status_for(code).
 Reply error_reply(const Rejection& r);
 
